@@ -1,0 +1,1 @@
+"""Quantization: fixed-point requantization, PTQ, low-bit calibration, mixed precision, QAT."""

@@ -1,0 +1,115 @@
+"""Small edge architectures in torch. torch is imported lazily by the callers of this module."""
+import torch
+from torch import nn
+
+
+def fmnist_cnn(num_classes=10, width=16):
+    """Conv-BN-ReLU x3 with pooling, then a linear head. ~20k params, ~2.6M MACs."""
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
+        nn.MaxPool2d(2),                                             # 14x14
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+        nn.MaxPool2d(2),                                             # 7x7
+        nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+        nn.Linear(2 * w, num_classes),
+    )
+
+
+class _ResBlock(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = None
+        if stride != 1 or cin != cout:
+            self.short = nn.Sequential(nn.Conv2d(cin, cout, 1, stride), nn.BatchNorm2d(cout))
+
+    def forward(self, x):
+        y = torch.relu(self.bn1(self.conv1(x)))
+        y = self.bn2(self.conv2(y))
+        s = x if self.short is None else self.short(x)
+        return torch.relu(y + s)
+
+
+class ResNet8(nn.Module):
+    """MLPerf Tiny IC: conv16, three residual stages (16, 32, 64), avgpool, fc10."""
+
+    def __init__(self, num_classes=10, in_ch=3):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_ch, 16, 3, 1, 1), nn.BatchNorm2d(16), nn.ReLU())
+        self.stage1 = _ResBlock(16, 16, 1)
+        self.stage2 = _ResBlock(16, 32, 2)
+        self.stage3 = _ResBlock(32, 64, 2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, num_classes)
+
+    def forward(self, x):
+        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
+def resnet8(num_classes=10, in_ch=3):
+    return ResNet8(num_classes, in_ch)
+
+
+def _dw_block(ch, stride=1):
+    return nn.Sequential(
+        nn.Conv2d(ch, ch, 3, stride, 1, groups=ch), nn.BatchNorm2d(ch), nn.ReLU(),
+        nn.Conv2d(ch, ch, 1), nn.BatchNorm2d(ch), nn.ReLU())
+
+
+def ds_cnn(num_classes=12, ch=64):
+    """MLPerf Tiny KWS DS-CNN: conv 10x4 stride 2, four depthwise-separable blocks, avgpool, fc."""
+    return nn.Sequential(
+        nn.Conv2d(1, ch, (10, 4), (2, 2), (5, 1)), nn.BatchNorm2d(ch), nn.ReLU(),
+        *[_dw_block(ch) for _ in range(4)],
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(ch, num_classes))
+
+
+def mobilenet_v1_025(num_classes=2, alpha=0.25):
+    """MLPerf Tiny VWW: MobileNetV1 at width 0.25 on 96x96x3."""
+    def c(n):
+        return max(8, int(n * alpha))
+
+    cfg = [(64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2)] + [(512, 1)] * 5 + [(1024, 2), (1024, 1)]
+    layers = [nn.Conv2d(3, c(32), 3, 2, 1), nn.BatchNorm2d(c(32)), nn.ReLU()]
+    cin = c(32)
+    for cout, s in cfg:
+        layers += [nn.Conv2d(cin, cin, 3, s, 1, groups=cin), nn.BatchNorm2d(cin), nn.ReLU(),
+                   nn.Conv2d(cin, c(cout), 1), nn.BatchNorm2d(c(cout)), nn.ReLU()]
+        cin = c(cout)
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
+    return nn.Sequential(*layers)
+
+
+def ad_autoencoder(dim=640, hidden=128, bottleneck=8):
+    """MLPerf Tiny AD: FC 640-128-128-128-128-8-128-128-128-128-640 with BN+ReLU."""
+    def fc(i, o):
+        return [nn.Linear(i, o), nn.BatchNorm1d(o), nn.ReLU()]
+
+    return nn.Sequential(*fc(dim, hidden), *fc(hidden, hidden), *fc(hidden, hidden), *fc(hidden, hidden),
+                         *fc(hidden, bottleneck), *fc(bottleneck, hidden), *fc(hidden, hidden),
+                         *fc(hidden, hidden), *fc(hidden, hidden), nn.Linear(hidden, dim))
+
+
+def imu_cnn1d(num_classes=4, channels=6, width=16):
+    """A 1D CNN over (channels, time) IMU windows, written with 2D convs of height 1
+    so that every backend's conv2d kernels serve it: input (N, channels, 1, T)."""
+    return nn.Sequential(
+        nn.Conv2d(channels, width, (1, 5), padding=(0, 2)), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.MaxPool2d((1, 2)),
+        nn.Conv2d(width, 2 * width, (1, 5), padding=(0, 2)), nn.BatchNorm2d(2 * width), nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, num_classes))
+
+
+# name -> (constructor, input shape without batch)
+MLPERF_TINY = {
+    "ic_resnet8": (resnet8, (3, 32, 32)),
+    "kws_dscnn": (ds_cnn, (1, 49, 10)),
+    "vww_mobilenetv1_025": (mobilenet_v1_025, (3, 96, 96)),
+    "ad_autoencoder": (ad_autoencoder, (640,)),
+}
