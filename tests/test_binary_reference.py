@@ -50,7 +50,7 @@ def test_pack_bits_layout_and_roundtrip():
 
 def _int_stage_attrs(real_m, y_zp=3):
     m, s = quantize_multiplier(real_m)
-    return {"multiplier": m.tolist(), "shift": s.tolist(), "y_zero_point": y_zp, "act_min": -128, "act_max": 127}, m, s
+    return {"multiplier": m.tolist(), "shift": s.tolist(), "y_zp": y_zp, "act_min": -128, "act_max": 127}, m, s
 
 
 def test_shift_conv_and_gemm_match_float_then_output_stage():
@@ -74,7 +74,7 @@ def test_shift_conv_and_gemm_match_float_then_output_stage():
     g.add_const("b", bias, "s32")
     g.inputs, g.outputs = ["x"], ["y"]
     g.add_node(Node("sc", "ShiftConv", ["x", "ws", "we", "b"], ["y"],
-                    {"pads": [1, 1, 1, 1], "x_zero_point": -5, **attrs}))
+                    {"pads": [1, 1, 1, 1], "x_zp": -5, **attrs}))
     infer_shapes(g)
     verify(g)
     assert g.tensors["y"].dtype == "s8" and g.tensors["y"].shape == (2, 4, 5, 5)

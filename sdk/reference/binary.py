@@ -9,7 +9,7 @@ than multiplying +-1 floats) so that the packing rules are tested here too.
 
 ShiftConv/ShiftGemm: acc = b + sum sign * ((x - x_zp) << exp), then the QConv output
 stage (edgesdk.quant.fixedpoint) with node attrs multiplier/shift (per output channel
-or one), y_zero_point, act_min, act_max.
+or one), y_zp, act_min, act_max.
 """
 import numpy as np
 
@@ -106,7 +106,7 @@ def _output_stage(acc, node, channel_axis):
     shape[channel_axis] = -1
     if mult.size > 1:
         mult, shift = mult.reshape(shape), shift.reshape(shape)
-    y = requantize(acc, mult, shift) + int(node.attrs.get("y_zero_point", 0))
+    y = requantize(acc, mult, shift) + int(node.attrs.get("y_zp", 0))
     return np.clip(y, int(node.attrs.get("act_min", -128)), int(node.attrs.get("act_max", 127))).astype(np.int8)
 
 
@@ -181,7 +181,7 @@ def _shiftconv(node, ins):
     x, sign, exp = ins[0], ins[1], ins[2]
     bias = ins[3] if len(ins) > 3 else None
     strides, pads, dil = _geometry(node, x.shape, sign.shape)
-    acc = shift_conv_acc(x, node.attrs.get("x_zero_point", 0), sign, exp, bias, strides, pads, dil,
+    acc = shift_conv_acc(x, node.attrs.get("x_zp", 0), sign, exp, bias, strides, pads, dil,
                          node.attrs.get("group", 1))
     return [_output_stage(acc, node, 1)]
 
@@ -189,5 +189,5 @@ def _shiftconv(node, ins):
 @reference("ShiftGemm")
 def _shiftgemm(node, ins):
     bias = ins[3] if len(ins) > 3 else None
-    acc = shift_gemm_acc(ins[0], node.attrs.get("x_zero_point", 0), ins[1], ins[2], bias)
+    acc = shift_gemm_acc(ins[0], node.attrs.get("x_zp", 0), ins[1], ins[2], bias)
     return [_output_stage(acc, node, 1)]

@@ -9,15 +9,15 @@ edgesdk.reference.binary.
              (Conv attrs; padding is bit 0 = -1 and counts in K).
 - BGemm:     x b1 [N, K], w b1 [M, K] -> s32, same dot.
 - ShiftConv: x s8, w_sign s8 (+1/-1) OIHW, w_exp s8 (>= 0) OIHW, b s32 [O] (optional)
-             -> s8; acc = b + sum sign * ((x - x_zero_point) << exp), then the QConv
-             output stage with per-channel `multiplier`/`shift` attrs, `y_zero_point`,
+             -> s8; acc = b + sum sign * ((x - x_zp) << exp), then the QConv
+             output stage with per-channel `multiplier`/`shift` attrs, `y_zp` (names as QConv),
              `act_min`/`act_max`.
 - ShiftGemm: x s8 [N, K], w_sign/w_exp [M, K], b s32 [M] -> s8 [N, M], same stage.
 """
 from ..ops import register_op
 from .conv import conv_geometry, conv_out_dim
 
-_INT_STAGE = {"x_zero_point": 0, "y_zero_point": 0, "act_min": -128, "act_max": 127}
+_INT_STAGE = {"x_zp": 0, "y_zp": 0, "act_min": -128, "act_max": 127}
 
 
 def _check_dtype(node, t, want, what):
