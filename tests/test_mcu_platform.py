@@ -1,0 +1,133 @@
+"""The bare-metal Cortex-M platform (startup, UART, SysTick clock, semihosting exit,
+fault handlers) and the ARM toolchain driver, on all three QEMU machines."""
+import os
+import textwrap
+
+import pytest
+
+from conftest import require_tools
+from edgesdk.errors import BoardError, FitError, ToolMissingError
+from edgesdk.package import arm
+
+BOARDS = ["mps2-an386", "mps2-an500", "mps3-an547"]
+needs_arm = require_tools("arm-none-eabi-gcc", "qemu-system-arm")
+
+HELLO = r"""
+#include "ek_platform.h"
+volatile int32_t g_data = -42;   /* .data: copied from flash by the reset handler */
+int32_t g_bss[64];               /* .bss: zeroed by the reset handler */
+__attribute__((noipa)) void spin(uint32_t n) {
+    for (uint32_t i = 0; i < n; i++) __asm__ volatile("nop");
+}
+int main(void) {
+    ek_uart_puts("hello ");
+    ek_uart_put_i32(g_data + g_bss[17]);
+    volatile float f = 1.5f;                 /* the FPU must be enabled */
+    ek_uart_puts(f * 2.0f == 3.0f ? " fpu-ok" : " fpu-bad");
+    /* Two runs of one loop, 10x apart in length: the difference is exact work. */
+    ek_clock_start(); spin(1000);    uint64_t a = ek_clock_instructions();
+    ek_clock_start(); spin(2000000); uint64_t b = ek_clock_instructions();
+    ek_uart_puts(" a="); ek_uart_put_u64(a);
+    ek_uart_puts(" b="); ek_uart_put_u64(b);
+    ek_uart_puts(" res="); ek_uart_put_u32(ek_clock_instructions_per_tick());
+    ek_uart_puts(" rx=");
+    for (int i = 0; i < 3; i++) ek_uart_putc(ek_uart_getc() + 1);
+    ek_uart_puts("\n");
+    return 7;
+}
+"""
+
+
+def _write(tmp_path, name, text):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+@needs_arm
+@pytest.mark.parametrize("board", BOARDS)
+@pytest.mark.parametrize("reload", [None, 0x3FF])
+def test_hello_uart_clock_exit(tmp_path, board, reload):
+    # reload 0x3FF: SysTick wraps every 1024 ticks, so the 2M-iteration loop crosses
+    # thousands of wraps and the reload counting in the SysTick handler must be exact.
+    defines = {"EK_SYSTICK_RELOAD": hex(reload)} if reload else None
+    info = arm.compile_firmware([_write(tmp_path, "hello.c", HELLO)], board, tmp_path / "fw.elf",
+                                defines=defines)
+    assert info.elf.is_file() and "FLASH" in info.memory_usage and "RAM" in info.memory_usage
+    assert 0 < info.flash_bytes < 64 * 1024 and info.ram_bytes >= info.stack_bytes
+    res = arm.run_firmware(info.elf, board, timeout=30, stdin_bytes=b"abc")
+    assert res.exit_code == 7, res
+    text = res.text
+    assert text.startswith("hello -42 fpu-ok"), text
+    assert "rx=bcd" in text
+    fields = dict(kv.split("=") for kv in text.split() if "=" in kv)
+    a, b, res_ = int(fields["a"]), int(fields["b"]), int(fields["res"])
+    # spin() is a counted loop of a fixed number of instructions per iteration (2 on
+    # the M55 with its low-overhead loop, 3..6 elsewhere): the difference of the two
+    # runs is an exact multiple, up to the clock's resolution (plus the SysTick handler's
+    # few instructions per wrap when the reload is small).
+    per_iter = (b - a) / (2000000 - 1000)
+    slack = 2 * res_ + 2 + (30 * b // (res_ * (reload + 1)) if reload else 0)
+    assert abs(per_iter - round(per_iter)) * (2000000 - 1000) <= slack, (a, b)
+    assert 2 <= round(per_iter) <= 6
+
+
+@needs_arm
+@pytest.mark.parametrize("board", ["mps2-an386", "mps3-an547"])
+def test_fault_exits_with_code(tmp_path, board):
+    src = _write(tmp_path, "fault.c", r"""
+        #include "ek_platform.h"
+        int main(void) {
+            ek_uart_puts("before\n");
+            volatile uint32_t *bad = (volatile uint32_t *)0xF0000000u;  /* unmapped */
+            return (int)*bad;
+        }""")
+    info = arm.compile_firmware([src], board, tmp_path / "fault.elf")
+    res = arm.run_firmware(info.elf, board, timeout=30)
+    assert res.exit_code in (103, 105), res  # BusFault (or escalated HardFault)
+    assert "before" in res.text and "EK FAULT" in res.text
+
+
+@needs_arm
+def test_stack_overflow_is_caught_on_m55(tmp_path):
+    src = _write(tmp_path, "deep.c", r"""
+        #include "ek_platform.h"
+        __attribute__((noipa)) int deep(int n) { volatile char buf[256]; buf[0] = (char)n;
+            return n ? deep(n - 1) + buf[0] : 0; }
+        int main(void) { return deep(1000) & 1; }""")
+    info = arm.compile_firmware([src], "mps3-an547", tmp_path / "deep.elf", stack_bytes=4096)
+    res = arm.run_firmware(info.elf, "mps3-an547", timeout=30)
+    assert res.exit_code == 106, res  # UsageFault (STKOF through MSPLIM)
+
+
+@needs_arm
+def test_program_too_big_is_a_fit_error(tmp_path):
+    src = _write(tmp_path, "big.c", r"""
+        #include <stdint.h>
+        const int8_t table[600 * 1024] = {1};   /* flash: more than the AN547's 512K ITCM */
+        int8_t arena[300 * 1024];               /* RAM: more than 256K */
+        int main(void) { return table[arena[5]]; }""")
+    with pytest.raises(FitError) as e:
+        arm.compile_firmware([src], "mps3-an547", tmp_path / "big.elf")
+    msg = str(e.value)
+    assert "mps3-an547" in msg and "flash needs" in msg and "RAM needs" in msg and "\n" not in msg
+    assert not (tmp_path / "big.elf").exists()
+
+
+@needs_arm
+def test_linker_script_follows_the_board(tmp_path):
+    text = arm.linker_script("mps3-an547", stack_bytes=2048)
+    assert "ORIGIN = 0x21000000" in text and "LENGTH = 0x80000" in text and "0x800;" in text
+
+
+def test_missing_toolchain_names_the_apt_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(ToolMissingError, match="apt-get install gcc-arm-none-eabi"):
+        arm.compile_firmware([], "mps2-an386", tmp_path / "x.elf")
+
+
+def test_non_mcu_board_is_rejected(tmp_path):
+    y = tmp_path / "gpu.yaml"
+    y.write_text("name: g\ntarget: gpu\ncore: x\nrunner: host\n")
+    with pytest.raises(BoardError, match="not an mcu"):
+        arm.compile_firmware([], y, tmp_path / "x.elf")
