@@ -17,6 +17,7 @@ import pkgutil
 import numpy as np
 
 from ..errors import DataError, EdgeError, UnsupportedOpsError
+from ._util import UnsupportedModeError
 
 _REGISTRY: dict = {}
 _loaded = False
@@ -152,4 +153,4 @@ def apply_activation(y, activation):
     raise ValueError(f"unknown fused activation {activation!r}")
 
 
-__all__ = ["reference", "get", "supported_ops", "run", "apply_activation"]
+__all__ = ["reference", "get", "supported_ops", "run", "apply_activation", "UnsupportedModeError"]
