@@ -1,0 +1,198 @@
+"""open_device(): one connected rig device, emulated or real, torn down on exit.
+
+    with open_device("build/") as dev:              # board and image from manifest.json
+        res = dev.infer([x])                        # arrays in, arrays out
+        res.outputs[0], res.count, res.unit
+    with open_device("nucleo-f746zg") as dev: ...   # a flashed real board on its serial port
+    with open_device("host", image="app") as dev: ... # a host-native rig process on a pty
+"""
+import contextlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..boards import load_board
+from ..errors import DeviceError
+from . import buildinfo
+from .client import DeviceResetError, HilClient
+from .firmware import HOST
+
+# Per-request reply timeouts (seconds): a host process answers in microseconds, QEMU's
+# UART moves ~20 KB/s, a real UART at 115200 baud ~11 KB/s (a 1 KB frame: ~0.1 s).
+_TIMEOUTS = {"host": 1.0, "qemu": 2.0, "serial": 3.0}
+RUN_TIMEOUT = 120.0
+
+
+@dataclass
+class InferResult:
+    outputs: list                 # np.ndarray per output (device dtype, logical shape) or bytes
+    count: int                    # instructions/cycles/ns of the run (see unit)
+    unit: str
+    rc: int = 0
+    resets_recovered: int = 0     # device resets survived by redoing the case
+    layers: list = field(default_factory=list)
+
+
+class Device:
+    def __init__(self, client, name, manifest=None, emulator=None, proc_transport=None,
+                 run_timeout=RUN_TIMEOUT):
+        self.client = client
+        self.name = name
+        self.manifest = manifest
+        self.emulator = emulator
+        self.run_timeout = run_timeout
+        self.info = None
+        self.resets_recovered = 0
+
+    # ---- session -------------------------------------------------------------------
+    def connect(self):
+        with self._guard():
+            info = self.client.hello()
+        if self.info is not None and (info.model_hash, info.build_id) != (self.info.model_hash, self.info.build_id):
+            raise DeviceError(f"{self.name}: came back from a reset running different firmware "
+                              f"({info.build_id!r}, was {self.info.build_id!r})")
+        self.info = info
+        if self.manifest is not None:
+            self._check_manifest(info)
+        return info
+
+    def _check_manifest(self, info):
+        m = self.manifest
+        want = m.get("model_hash")
+        if want is not None and info.model_hash != int(want):
+            raise DeviceError(f"{self.name}: runs model hash {info.model_hash:08x} ({info.build_id!r}) but the "
+                              f"build has {int(want):08x} ({m.get('build_id')!r}); flash the build first")
+        for kind, sizes in (("inputs", info.input_bytes), ("outputs", info.output_bytes)):
+            specs = m[kind]
+            if len(specs) != len(sizes):
+                raise DeviceError(f"{self.name}: firmware has {len(sizes)} {kind}, manifest.json lists {len(specs)}")
+            for i, (spec, size) in enumerate(zip(specs, sizes)):
+                if buildinfo.nbytes(spec) != size:
+                    raise DeviceError(f"{self.name}: {kind}[{i}] is {size} bytes on the device, "
+                                      f"{buildinfo.nbytes(spec)} in manifest.json")
+
+    @contextlib.contextmanager
+    def _guard(self):
+        """Adds the emulator's fate to errors: 'connection lost' alone hides a crash."""
+        try:
+            yield
+        except DeviceResetError:
+            raise
+        except DeviceError as e:
+            if self.emulator is not None and not self.emulator.alive():
+                raise DeviceError(f"{e}; {self.emulator.describe_exit()}") from None
+            raise
+
+    # ---- running -------------------------------------------------------------------
+    def run_bytes(self, inputs, recover=True, max_resets=2):
+        """Byte buffers in, byte buffers out. A device reset midway redoes the whole
+        case in a new session (never mixing two runs); more than max_resets fails."""
+        resets = 0
+        while True:
+            try:
+                with self._guard():
+                    for i, data in enumerate(inputs):
+                        self.client.set_input(i, data)
+                    rc, count, unit = self.client.run(timeout=self.run_timeout)
+                    outs = [self.client.get_output(i) for i in range(len(self.client.info.output_bytes))]
+                return outs, count, unit, rc, resets
+            except DeviceResetError:
+                resets += 1
+                if not recover or resets > max_resets:
+                    raise
+                self.resets_recovered += 1
+                self.connect()
+
+    def infer(self, inputs, recover=True):
+        """Arrays in (per manifest input; float data is quantized), arrays out."""
+        specs = self.manifest["inputs"] if self.manifest else None
+        if specs is not None and len(inputs) != len(specs):
+            raise DeviceError(f"{self.name}: the model has {len(specs)} inputs, got {len(inputs)}")
+        raw = [buildinfo.to_device(x, specs[i]) if specs else bytes(memoryview(x).cast("B"))
+               for i, x in enumerate(inputs)]
+        outs, count, unit, rc, resets = self.run_bytes(raw, recover=recover)
+        if self.manifest:
+            outs = [buildinfo.from_device(o, s) for o, s in zip(outs, self.manifest["outputs"])]
+        return InferResult(outs, count, unit, rc, resets)
+
+    def timing(self):
+        with self._guard():
+            return self.client.timing()
+
+    def reset(self):
+        with self._guard():
+            self.client.reset()
+        self.connect()
+
+    def echo(self, data):
+        with self._guard():
+            return self.client.echo(data)
+
+
+def _resolve(build_or_board, image, board):
+    """-> (board name or Board, image path or None, manifest or None)."""
+    p = Path(str(build_or_board))
+    if (p / "manifest.json").is_file() or (p.is_dir() and not p.suffix):
+        manifest = buildinfo.read_manifest(p)
+        board = board or manifest["board"]
+        if board != HOST and manifest.get("board_file") and (p / manifest["board_file"]).is_file():
+            board = board if board != manifest["board"] else str(p / manifest["board_file"])
+        return board, Path(image) if image else p / manifest["image"], manifest
+    return board or str(build_or_board), Path(image) if image else None, None
+
+
+@contextlib.contextmanager
+def open_device(build_or_board, image=None, *, board=None, port=None, baud=None, timeout=None,
+                run_timeout=RUN_TIMEOUT, lifetime_s=None, transport_wrapper=None):
+    """A connected Device (HELLO done) for a build directory, a board name, or "host".
+
+    Emulated boards get a fresh QEMU (free TCP port, killed in a finally, never left
+    behind); real boards are opened on their serial port (board yaml serial.port, or
+    `port`), assumed flashed (`edgesdk flash`). `lifetime_s` caps an emulator's life.
+    `transport_wrapper(transport)` lets fault tests wrap the link."""
+    board_ref, image, manifest = _resolve(build_or_board, image, board)
+    emulator = None
+    transport = None
+    try:
+        if str(board_ref) == HOST:
+            from .transport import PtyTransport
+            if image is None or not Path(image).is_file():
+                raise DeviceError(f"host device: executable {image} not found")
+            transport = PtyTransport([Path(image).resolve()], name=f"host:{Path(image).name}")
+            kind, name = "host", f"host:{Path(image).name}"
+        else:
+            b = load_board(board_ref)
+            name = b.name
+            if b.runner == "qemu":
+                from .qemu import QemuInstance
+                if image is None:
+                    raise DeviceError(f"board {b.name} is emulated: give a build directory or an image to run")
+                emulator = QemuInstance(b, image, lifetime_s=lifetime_s)
+                transport = emulator.start()
+                kind = "qemu"
+            elif b.runner == "qemu-user":
+                from .transport import PtyTransport
+                import shutil
+                cmd = [str(c) for c in b.emulator["command"]]
+                if shutil.which(cmd[0]) is None:
+                    from ..errors import ToolMissingError
+                    raise ToolMissingError(f"board {b.name}: {cmd[0]} is not installed (apt-get install qemu-user)")
+                transport = PtyTransport([*cmd, str(image)], name=b.name)
+                kind = "host"
+            else:
+                from .transport import SerialTransport
+                dev_port = port or (b.serial or {}).get("port")
+                if not dev_port:
+                    raise DeviceError(f"{b.path}: board {b.name} has no serial.port; pass --port")
+                transport = SerialTransport(dev_port, baud or (b.serial or {}).get("baud", 115200),
+                                            name=f"{b.name} on {dev_port}")
+                kind = "serial"
+        link = transport_wrapper(transport) if transport_wrapper else transport
+        client = HilClient(link, timeout=timeout or _TIMEOUTS[kind], name=name)
+        dev = Device(client, name, manifest=manifest, emulator=emulator, run_timeout=run_timeout)
+        dev.connect()
+        yield dev
+    finally:
+        if transport is not None:
+            transport.close()
+        if emulator is not None:
+            emulator.stop()

@@ -1,0 +1,52 @@
+"""Builds rig firmware: the rig server (runtime/hil) linked with a model that implements
+runtime/include/ek_model_api.h, either for a Cortex-M board (through
+edgesdk.package.arm.compile_firmware) or as a host-native executable (fast tests).
+
+Generated builds link the same sources: rig_sources(board) lists them.
+"""
+import shutil
+import subprocess
+from pathlib import Path
+
+from ..errors import ToolMissingError
+from ..paths import runtime_dir
+from ..util.atomic import atomic_path
+
+HOST = "host"  # the board name of a host-native device process
+
+
+def hil_dir():
+    return runtime_dir() / "hil"
+
+
+def rig_sources(board):
+    """The rig's C sources for `board` ("host" or a board name/Board); include hil_dir()."""
+    d = hil_dir()
+    port = "ek_hil_port_host.c" if str(getattr(board, "name", board)) == HOST else "ek_hil_port_mcu.c"
+    return [d / "ek_hil_codec.c", d / "ek_hil_server.c", d / port]
+
+
+def build_host(model_sources, out, defines=None, include_dirs=None, cc=None):
+    """A host-native rig executable: the device is a process on a pty."""
+    cc = cc or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        raise ToolMissingError("no host C compiler (cc/gcc/clang) found: apt-get install gcc")
+    flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-g",
+             *[f"-D{k}" if v is None else f"-D{k}={v}" for k, v in (defines or {}).items()],
+             f"-I{hil_dir()}", f"-I{runtime_dir() / 'include'}", *[f"-I{d}" for d in include_dirs or []]]
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        p = subprocess.run([cc, *flags, *map(str, rig_sources(HOST)), *map(str, model_sources), "-o", str(tmp)],
+                           capture_output=True, text=True, timeout=120)
+        if p.returncode != 0:
+            raise RuntimeError(f"building the host rig firmware failed:\n{p.stderr.strip()}")
+        tmp.chmod(0o755)
+    return out
+
+
+def build_mcu(model_sources, board, out, defines=None, include_dirs=None):
+    """A rig firmware image for a Cortex-M board; returns edgesdk.package.arm.FirmwareInfo."""
+    from ..package.arm import compile_firmware
+
+    return compile_firmware([*rig_sources(board), *map(Path, model_sources)], board, out,
+                            defines=defines, include_dirs=[hil_dir(), *(include_dirs or [])])
