@@ -47,3 +47,7 @@ class ToolMissingError(EdgeError):
 
 class DeviceError(EdgeError):
     """The device (board or emulator) failed, vanished or answered wrongly."""
+
+
+class UnsupportedModeError(EdgeError):
+    """A supported op used with an attribute value or mode that is deliberately not implemented."""
