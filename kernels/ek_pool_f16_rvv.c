@@ -1,0 +1,3 @@
+/* FP16 twin of ek_pool_f32_rvv.c: the same source compiled with _Float16 elements. */
+#define EK_F16 1
+#include "ek_pool_f32_rvv.c"
