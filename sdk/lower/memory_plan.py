@@ -13,9 +13,13 @@ How it works:
    node and the output is no larger. Such tensors form one "buffer".
 3. Greedy placement by size: buffers, largest first, each at the lowest aligned
    offset that overlaps no already placed buffer whose lifetime intersects its own.
-   Several orderings are tried (size, then lifetime length, then start) and the
-   smallest arena wins; that costs little and rescues the odd DAG where size order
-   alone leaves a hole.
+   Several orderings are tried (size, then lifetime length, then area) and the
+   smallest arena wins.
+4. A second strategy for chains, where size order is weak (a conv chain wants its
+   tensors to ping-pong between the two ends of the arena): buffers in the order they
+   are born, each put at the bottom or the top of a free gap under a cap (the lower
+   bound), whichever leaves the largest free block for the buffers born next. The
+   smaller of the two arenas wins; both are checked to be overlap-free by the tests.
 
 lower_bound is the most bytes (unaligned) that buffers need at the same time: no
 placement of those buffers can use less, so arena / lower_bound measures the
@@ -149,16 +153,21 @@ def _numel(t):
 
 
 def plan_memory(graph, size_of: Callable = _default_size, align: int = 16,
-                inplace_ops=DEFAULT_INPLACE_OPS, scratch_of: Optional[Callable] = None) -> MemoryPlan:
+                inplace_ops=DEFAULT_INPLACE_OPS, scratch_of: Optional[Callable] = None,
+                strategy: str = "best") -> MemoryPlan:
     """Plan the activation arena of `graph` (nodes must be in topological order).
 
     size_of(tensor) -> bytes on the device (default: Tensor.nbytes, packed for s4/b1).
     inplace_ops: op names allowed to write their output over a dying input (() disables it).
     scratch_of(node) -> bytes of scratch the node's kernel needs while it runs (or 0);
     scratch is planned like a tensor that lives only during that node.
+    strategy: "best" (the smaller arena of the two below), "size" (greedy by size) or
+    "two_sided" (birth order, gap ends); the last two exist for tests and comparisons.
     """
     if align < 1:
         raise ValueError("align must be >= 1")
+    if strategy not in ("best", "size", "two_sided"):
+        raise ValueError(f"unknown strategy {strategy!r}")
     life = compute_lifetimes(graph)
     sizes = {}
     for name in life:
@@ -200,9 +209,13 @@ def plan_memory(graph, size_of: Callable = _default_size, align: int = 16,
                 buf_life[key] = Lifetime(i, i)
 
     lower = _lower_bound(buf_size, buf_life, len(graph.nodes))
+    candidates = []
+    if strategy in ("best", "size"):
+        candidates += [_place(order, buf_size, buf_life, align) for order in _orderings(buf_size, buf_life)]
+    if strategy in ("best", "two_sided"):
+        candidates.append(_place_two_sided(buf_size, buf_life, align, _round_up(lower, align)))
     best = None
-    for order in _orderings(buf_size, buf_life):
-        placed = _place(order, buf_size, buf_life, align)
+    for placed in candidates:
         arena = max((_round_up(placed[b] + buf_size[b], align) for b in placed), default=0)
         if best is None or arena < best[0]:
             best = (arena, placed)
@@ -255,4 +268,59 @@ def _place(order, buf_size, buf_life, align):
                 break
             off = max(off, _round_up(stop, align))
         placed[b] = off
+    return placed
+
+
+def _busy(placed, buf_size, buf_life, lt):
+    return sorted((placed[o], placed[o] + buf_size[o]) for o in placed
+                  if buf_life[o].overlaps(lt) and buf_size[o] > 0)
+
+
+def _largest_hole(intervals, cap):
+    """Largest free stretch of [0, cap) around `intervals` (sorted (start, stop))."""
+    best, pos = 0, 0
+    for start, stop in intervals:
+        best = max(best, start - pos)
+        pos = max(pos, stop)
+    return max(best, cap - pos)
+
+
+def _place_two_sided(buf_size, buf_life, align, cap):
+    """Birth order; each buffer at the bottom or top of a free gap below `cap`, picking the
+    spot that leaves the largest free block among the buffers still live just after its
+    birth. Falls back to the lowest free offset above everything when nothing fits."""
+    order = sorted(buf_size, key=lambda b: (buf_life[b].first, -buf_size[b], str(b)))
+    placed = {}
+    for b in order:
+        size, lt = buf_size[b], buf_life[b]
+        busy = _busy(placed, buf_size, buf_life, lt)
+        candidates = []
+        pos = 0
+        for start, stop in busy + [(cap, cap)]:
+            lo = _round_up(pos, align)
+            hi = (start - size) // align * align
+            if start > pos and lo <= hi and hi + size <= cap:
+                candidates += [lo] if lo == hi else [lo, hi]
+            pos = max(pos, stop)
+        if not candidates or size == 0:
+            off = 0
+            for start, stop in busy:
+                if size == 0 or off + size <= start:
+                    break
+                off = max(off, _round_up(stop, align))
+            placed[b] = off
+            cap = max(cap, _round_up(off + size, align))
+            continue
+        # Score each spot by the free space it leaves for the buffers born next: those
+        # live at step first+1 (or at `first` for a buffer that dies where it is born).
+        t = lt.first + 1 if lt.last > lt.first else lt.first
+        at_t = Lifetime(t, t)
+        others = [(placed[o], placed[o] + buf_size[o]) for o in placed
+                  if buf_life[o].overlaps(at_t) and buf_size[o] > 0]
+        best_off, best_score = None, None
+        for off in candidates:
+            score = _largest_hole(sorted(others + [(off, off + size)]), cap)
+            if best_score is None or score > best_score:
+                best_off, best_score = off, score
+        placed[b] = best_off
     return placed
