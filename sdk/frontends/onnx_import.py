@@ -2,7 +2,7 @@
 
 Tensor names stay the ONNX value names and node names the ONNX node names (unique
 ones are made up for unnamed nodes), so a user can find any node of their model in
-our messages. Default-domain opsets 11-21 are read; opset 11/12 specifics (Softmax's
+our messages. Default-domain opsets 11 to the installed onnx's newest are read; opset 11/12 specifics (Softmax's
 2-D coercion, default axis 1) are normalized to the opset-13 form the IR uses.
 """
 import numpy as np
@@ -11,7 +11,15 @@ from ..errors import ModelError, UnsupportedOpsError
 from ..ir import Graph, Node, Tensor, infer_shapes, verify
 from ..ir.ops import known_ops
 
-MIN_OPSET, MAX_OPSET = 11, 21
+MIN_OPSET = 11
+
+
+def max_opset():
+    """Newest opset accepted: that of the installed onnx package. Opsets 22+ mostly widen
+    type constraints (bfloat16, float8, int4) that the IR rejects by dtype anyway; the ONNX
+    backend node cases (edgesdk.frontends.conformance) check each op at those opsets."""
+    import onnx
+    return onnx.defs.onnx_opset_version()
 
 # ONNX TensorProto element types the IR has a dtype for.
 _ELEM = {1: "f32", 2: "u8", 3: "s8", 6: "s32", 7: "s64", 9: "bool", 10: "f16"}
@@ -104,8 +112,8 @@ def import_onnx(model, input_shapes=None, source="<onnx model>"):
     if not model.HasField("graph") or not model.opset_import:
         raise ModelError(f"{source}: not an ONNX model (no graph or no opset)")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or not MIN_OPSET <= opset <= MAX_OPSET:
-        raise ModelError(f"{source}: ONNX opset {opset} is not supported (supported: {MIN_OPSET}-{MAX_OPSET}); "
+    if opset is None or not MIN_OPSET <= opset <= max_opset():
+        raise ModelError(f"{source}: ONNX opset {opset} is not supported (supported: {MIN_OPSET}-{max_opset()}); "
                          f"re-export the model with a supported opset")
     og = model.graph
     g = Graph(og.name or "model")
@@ -136,7 +144,8 @@ def import_onnx(model, input_shapes=None, source="<onnx model>"):
                              f"(inputs: {', '.join(names) or 'none'})")
     for vi in real_inputs:
         if not vi.type.HasField("tensor_type"):
-            raise ModelError(f"{source}: input {vi.name!r} is not a tensor (sequences/maps are not supported)")
+            raise UnsupportedDtypeError(f"{source}: input {vi.name!r} is not a tensor "
+                                        f"(sequences/maps/optionals are not supported)")
         dt = elem_dtype(vi.type.tensor_type.elem_type, f"input {vi.name!r}")
         dims = _static_dims(vi)
         if vi.name in shapes:
@@ -174,8 +183,8 @@ def import_onnx(model, input_shapes=None, source="<onnx model>"):
         g.nodes.append(Node(name, n.op_type, list(n.input), list(n.output), attrs))
     g.outputs = [o.name for o in og.output]
 
-    convert_u8_qdq(g)
     fold_and_infer(g)
+    convert_u8_qdq(g)  # after inference: zero points may be computed tensors with inferred dtypes
     _resolve_legacy(g)
     infer_shapes(g)
     verify(g)

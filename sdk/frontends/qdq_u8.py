@@ -7,7 +7,7 @@ outputs that change are listed in graph.meta["u8_shifted"] so a caller can conve
 """
 import numpy as np
 
-from ..errors import ModelError
+from ..errors import UnsupportedModeError
 
 # Ops through which a -128 shift commutes: they copy, select or compare values only.
 SHIFT_SAFE = {"Reshape", "Transpose", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Concat",
@@ -31,6 +31,7 @@ def convert_u8_qdq(graph):
                 n.attrs.pop("output_dtype_ir", None)
                 todo.append(n.outputs[0])
             elif zp is not None and graph.tensors[zp].dtype == "u8":
+                todo.append(zp)
                 todo.append(n.outputs[0])
         elif n.op == "DequantizeLinear" and graph.tensors.get(n.inputs[0]) is not None \
                 and graph.tensors[n.inputs[0]].dtype == "u8":
@@ -47,6 +48,9 @@ def convert_u8_qdq(graph):
         elif t is not None and t.dtype == "u8":
             t.dtype = "s8"
         p = producers.get(name)
+        if p is not None and p.op not in SHIFT_SAFE and p.op != "QuantizeLinear":
+            raise UnsupportedModeError(f"node {p.name} ({p.op}): computes the uint8 quantized tensor {name!r}; "
+                                       f"only QDQ (QuantizeLinear/DequantizeLinear) uint8 models are supported")
         if p is not None and p.op in SHIFT_SAFE:
             todo.extend(i for i in p.inputs[:1] if i)
         elif p is not None and p.op == "QuantizeLinear" and len(p.inputs) > 2:
@@ -63,8 +67,8 @@ def convert_u8_qdq(graph):
             elif c.op == "QuantizeLinear":
                 continue  # the shifted tensor is Q's zero point: already handled
             else:
-                raise ModelError(f"node {c.name} ({c.op}): computes on uint8 quantized tensor {name!r}; "
-                                 f"only QDQ (QuantizeLinear/DequantizeLinear) uint8 models are supported")
+                raise UnsupportedModeError(f"node {c.name} ({c.op}): computes on uint8 quantized tensor {name!r}; "
+                                           f"only QDQ (QuantizeLinear/DequantizeLinear) uint8 models are supported")
     shifted_in = [i for i in graph.inputs if i in done]
     shifted_out = [o for o in graph.outputs if o in done]
     if done:

@@ -17,7 +17,7 @@ import pkgutil
 import numpy as np
 
 from ..errors import DataError, EdgeError, UnsupportedOpsError
-from ._util import UnsupportedModeError
+from ..errors import UnsupportedModeError  # noqa: F401  (re-exported)
 
 _REGISTRY: dict = {}
 _loaded = False

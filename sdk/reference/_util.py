@@ -1,9 +1,5 @@
 """Helpers shared by the float reference modules (no ops registered here)."""
-from ..errors import EdgeError
-
-
-class UnsupportedModeError(EdgeError):
-    """An op attribute value or mode the reference deliberately does not implement."""
+from ..errors import UnsupportedModeError
 
 
 def attr_str(node, key, default):

@@ -3,7 +3,7 @@ import numpy as np
 from scipy.special import erf as _erf
 
 from . import apply_activation, reference
-from ._util import attr_str
+from ._util import attr_str, unsupported
 
 
 def _unary(name, fn):
@@ -73,6 +73,9 @@ def _clip(node, ins):
 
 @reference("Dropout")
 def _dropout(node, ins):
+    # Inference only: a true training_mode input would make the output random.
+    if len(ins) > 2 and ins[2] is not None and bool(np.asarray(ins[2])):
+        unsupported(node, "training_mode=true (random dropout)")
     return [ins[0], np.ones(ins[0].shape, dtype=bool)]
 
 

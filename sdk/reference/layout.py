@@ -149,5 +149,7 @@ def _s2d(node, ins):
     x = ins[0]
     n, c, h, w = x.shape
     b = node.attrs["blocksize"]
-    y = x.reshape(n, c, h // b, b, w // b, b).transpose(0, 3, 5, 1, 2, 4)
+    y = x.reshape(n, c, h // b, b, w // b, b)
+    # DCR puts the block offset before the channel, CRD (opset 25+) after it.
+    y = y.transpose(0, 3, 5, 1, 2, 4) if attr_str(node, "mode", "DCR") == "DCR" else y.transpose(0, 1, 3, 5, 2, 4)
     return [y.reshape(n, c * b * b, h // b, w // b)]

@@ -6,11 +6,15 @@ from . import reference
 
 
 def _max(x, axis, keepdims):
+    if x.dtype == np.bool_:
+        return np.any(x, axis=axis, keepdims=keepdims)
     init = -np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).min
     return np.max(x, axis=axis, keepdims=keepdims, initial=init)
 
 
 def _min(x, axis, keepdims):
+    if x.dtype == np.bool_:
+        return np.all(x, axis=axis, keepdims=keepdims)
     init = np.inf if np.issubdtype(x.dtype, np.floating) else np.iinfo(x.dtype).max
     return np.min(x, axis=axis, keepdims=keepdims, initial=init)
 

@@ -15,21 +15,23 @@ from ._util import attr_str, unsupported
 
 def _source_coords(mode, n_out, n_in, scale, roi_start, roi_end):
     i = np.arange(n_out, dtype=np.float64)
+    # ONNX uses the unrounded output length (n_in * scale) in these formulas.
+    n_out_f = n_in * scale
     if mode == "half_pixel":
         return (i + 0.5) / scale - 0.5
     if mode == "half_pixel_symmetric":
-        adj = n_out / (scale * n_in)
+        adj = n_out / n_out_f
         center = n_in / 2
         return center * (1 - adj) + (i + 0.5) / scale - 0.5
     if mode == "pytorch_half_pixel":
-        return (i + 0.5) / scale - 0.5 if n_out > 1 else np.zeros(n_out)
+        return (i + 0.5) / scale - 0.5 if n_out_f != 1 else np.full(n_out, -0.5)
     if mode == "align_corners":
-        return i * (n_in - 1) / (n_out - 1) if n_out > 1 else np.zeros(n_out)
+        return i * (n_in - 1) / (n_out_f - 1) if n_out_f != 1 else np.zeros(n_out)
     if mode == "asymmetric":
         return i / scale
     if mode == "tf_crop_and_resize":
-        if n_out > 1:
-            return roi_start * (n_in - 1) + i * (roi_end - roi_start) * (n_in - 1) / (n_out - 1)
+        if n_out_f != 1:
+            return roi_start * (n_in - 1) + i * (roi_end - roi_start) * (n_in - 1) / (n_out_f - 1)
         return np.full(n_out, 0.5 * (roi_start + roi_end) * (n_in - 1))
     raise ValueError(mode)
 

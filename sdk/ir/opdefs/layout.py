@@ -46,7 +46,7 @@ def _reshape(node, ins):
 
 
 def flatten_shape(shape, axis):
-    axis = axis % (len(shape) + 1) if axis < 0 else axis
+    axis = axis + len(shape) if axis < 0 else axis
     return (math.prod(shape[:axis]), math.prod(shape[axis:]))
 
 
@@ -261,7 +261,7 @@ def _d2s(node, ins):
     return [((n, c // (b * b), h * b, w * b), ins[0].dtype)]
 
 
-@register_op("SpaceToDepth")
+@register_op("SpaceToDepth", defaults={"mode": "DCR"})
 def _s2d(node, ins):
     n, c, h, w = ins[0].shape
     b = node.attrs["blocksize"]

@@ -1,11 +1,13 @@
 """Normalizations (inference): BatchNormalization, LayerNormalization, InstanceNormalization."""
+from ...errors import UnsupportedModeError
 from ..ops import register_op
 
 
 @register_op("BatchNormalization", defaults={"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0})
 def _bn(node, ins):
     if node.attrs.get("training_mode", 0):
-        raise ValueError("training_mode=1 is not supported (inference only)")
+        raise UnsupportedModeError(f"node {node.name} (BatchNormalization): training_mode=1 is not supported "
+                                   f"(inference only)")
     return [(ins[0].shape, ins[0].dtype)]
 
 

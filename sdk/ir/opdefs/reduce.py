@@ -22,9 +22,8 @@ def reduce_axes(node, rank, axes_input):
 def _reduce(node, ins):
     x = ins[0]
     axes_t = ins[1] if len(ins) > 1 else None
-    if axes_t is not None and axes_t.data is None:
-        raise ValueError("axes input is not a constant")
-    axes = reduce_axes(node, len(x.shape), None if axes_t is None else axes_t.data)
+    from .layout import const_of
+    axes = reduce_axes(node, len(x.shape), const_of(axes_t, "axes"))
     keep = node.attrs.get("keepdims", 1)
     shape = [1 if i in axes else s for i, s in enumerate(x.shape)] if keep else \
         [s for i, s in enumerate(x.shape) if i not in axes]
