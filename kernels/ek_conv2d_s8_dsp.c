@@ -3,51 +3,75 @@
  * (ek_arm_dsp.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_dsp.h"
 
+static inline int16_t *zero_groups(int16_t *dst, int32_t groups, int32_t stride) {
+    for (int32_t g = 0; g < groups; g++, dst += stride) {
+        ek_st32(dst, 0u);
+        ek_st32(dst + 2, 0u);
+    }
+    return dst;
+}
+
+/* One pixel's column into `col` with group stride `stride` (4 plain, 8 interleaved).
+ * Padding is 0 (x_zp + input_offset).  With in_c % 4 == 0 every tap is whole groups and
+ * a row of taps (dilation 1) is one contiguous widen. */
 static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t pix, int16_t *col,
-                         int32_t K) {
-    const int32_t oy = pix / p->out_w, ox = pix % p->out_w;
+                         int32_t K, int32_t stride) {
+    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int32_t ic = p->in_c, k4 = K & ~3;
-    const int fast = (ic & 3) == 0;  /* each tap's channels are whole 0213 groups */
+    const int32_t ic = p->in_c, kw = p->k_w, dw = p->dil_w, in_h = p->in_h, in_w = p->in_w;
+    const int32_t off = p->input_offset, k4 = K & ~3;
+    if ((ic & 3) == 0) {
+        const int32_t g_tap = ic >> 2;
+        /* valid kx range [kx0, kx1) is the same for every row */
+        int32_t kx0 = 0, kx1 = kw;
+        while (kx0 < kw && ix0 + kx0 * dw < 0) kx0++;
+        while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= in_w) kx1--;
+        int16_t *dst = col;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= in_h || kx1 <= kx0) {
+                dst = zero_groups(dst, kw * g_tap, stride);
+                continue;
+            }
+            dst = zero_groups(dst, kx0 * g_tap, stride);
+            const int8_t *x = input + ((size_t)iy * in_w + ix0 + kx0 * dw) * ic;
+            if (dw == 1) {
+                ek_dsp_widen_reordered(x, dst, (kx1 - kx0) * ic, off, stride);
+                dst += (kx1 - kx0) * g_tap * stride;
+            } else {
+                for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic, dst += g_tap * stride)
+                    ek_dsp_widen_reordered(x, dst, ic, off, stride);
+            }
+            dst = zero_groups(dst, (kw - kx1) * g_tap, stride);
+        }
+        return;
+    }
     int32_t k = 0;
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = iy0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < p->k_w; kx++, k += ic) {
-            const int32_t ix = ix0 + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                if (fast) {
-                    memset(col + k, 0, (size_t)ic * sizeof(int16_t));
-                } else {
-                    for (int32_t c = 0; c < ic; c++) col[ek_dsp_reorder_index(k + c, k4)] = 0;
-                }
-                continue;
-            }
-            const int8_t *x = input + ((size_t)iy * p->in_w + ix) * ic;
-            if (fast) {
-                ek_dsp_widen_reordered(x, col + k, ic, p->input_offset);
-            } else {
-                for (int32_t c = 0; c < ic; c++)
-                    col[ek_dsp_reorder_index(k + c, k4)] = (int16_t)(x[c] + p->input_offset);
-            }
+        for (int32_t kx = 0; kx < kw; kx++) {
+            const int32_t ix = ix0 + kx * dw;
+            const int valid = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
+            const int8_t *x = input + ((size_t)iy * in_w + ix) * ic;
+            for (int32_t c = 0; c < ic; c++, k++)
+                col[ek_dsp_col_index(k, k4, stride)] = valid ? (int16_t)(x[c] + off) : 0;
         }
     }
 }
 
 EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t K = p->k_h * p->k_w * p->in_c;
-    const int32_t kp = (K + 1) & ~1;  /* keeps column 1 word-aligned */
-    int16_t *col0 = (int16_t *)scratch, *col1 = col0 + kp;
+    int16_t *col = (int16_t *)scratch;  /* 2 pixels interleaved: 2 * (K + 4) int16 */
     const int32_t n_pix = p->out_h * p->out_w;
     int32_t pix = 0;
     for (; pix + 2 <= n_pix; pix += 2) {
-        im2col_pixel(p, input, pix, col0, K);
-        im2col_pixel(p, input, pix + 1, col1, K);
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col0, col1,
+        im2col_pixel(p, input, pix, col, K, 8);
+        im2col_pixel(p, input, pix + 1, col + 4, K, 8);
+        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, 1,
                         output + (size_t)pix * p->out_c, output + (size_t)(pix + 1) * p->out_c);
     }
     if (pix < n_pix) {
-        im2col_pixel(p, input, pix, col0, K);
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col0, NULL,
-                        output + (size_t)pix * p->out_c, NULL);
+        im2col_pixel(p, input, pix, col, K, 4);
+        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, 0, output + (size_t)pix * p->out_c, NULL);
     }
 }

@@ -9,7 +9,7 @@ EK_NOIPA void ek_fc_s8_dsp(const ek_fc_s8_params_t *p, const int8_t *input, cons
     const int32_t K = p->in_features, k4 = K & ~3;
     int16_t *col = (int16_t *)scratch;
     for (int32_t b = 0; b < p->batch; b++) {
-        ek_dsp_widen_reordered(input + (size_t)b * K, col, K, p->input_offset);
+        ek_dsp_widen_reordered(input + (size_t)b * K, col, K, p->input_offset, 4);
         int8_t *y = output + (size_t)b * p->out_features;
         int32_t m = 0;
         for (; m + 2 <= p->out_features; m += 2) {
