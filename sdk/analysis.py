@@ -14,7 +14,8 @@ Counting rules (one MAC = one multiply-accumulate; comparisons count as one):
 - Everything else (element-wise, BN, Softmax, normalizations, Q/DQ): output elements.
 Bytes are device bytes of the tensor's dtype, packed for s4 (2/byte) and b1 (8/byte).
 Params are the elements of a layer's constant inputs that are weights (integer
-index/shape constants, s64 and bool, are not parameters). A constant read by two
+index/shape constants, s64 and bool, and the scale/zero point of Q/DQ nodes are not
+parameters). A constant read by two
 layers counts in each layer but once in the totals.
 """
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,8 @@ DATA_MOVEMENT_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose", 
                      "Slice", "Gather", "Pad", "Identity", "Shape", "Expand", "Tile", "Dropout",
                      "DepthToSpace", "SpaceToDepth", "Constant", "ConstantOfShape"}
 NON_WEIGHT_DTYPES = {"s64", "bool"}
+# Ops whose inputs after the first are quantization parameters (scale, zero point), not weights.
+QDQ_OPS = {"QuantizeLinear", "DequantizeLinear"}
 
 
 @dataclass
@@ -132,7 +135,8 @@ def analyze(graph, plan_arena=True) -> ModelStats:
     for node in graph.nodes:
         ins = [_static(graph, i) if i else None for i in node.inputs]
         outs = [_static(graph, o) for o in node.outputs if o]
-        weights = [t for i, t in zip(node.inputs, ins) if i and _is_weight(graph, i)]
+        weights = [t for k, (i, t) in enumerate(zip(node.inputs, ins))
+                   if i and _is_weight(graph, i) and not (node.op in QDQ_OPS and k > 0)]
         acts = [t for i, t in zip(node.inputs, ins) if i and t is not None and not t.is_const]
         layer = LayerStats(
             name=node.name, op=node.op,
@@ -180,6 +184,8 @@ def _si(n):
 
 
 def _kib(n):
+    if n >= 1 << 20:
+        return f"{n / (1 << 20):.2f} MiB"
     return f"{n / 1024:.1f} KiB" if n >= 1024 else f"{n} B"
 
 

@@ -100,3 +100,22 @@ def test_dynamic_shape_is_a_clear_error():
     g.tensors["x"].shape = ("N", 3, 8, 8)
     with pytest.raises(GraphError, match="'x' has a dynamic shape.*--input-shape"):
         analyze(g)
+
+
+def test_qdq_scale_and_zero_point_are_not_parameters():
+    g = Graph("qdq")
+    g.add_tensor(Tensor("x", (1, 8)))
+    g.inputs = ["x"]
+    g.add_const("s", np.array(0.1, np.float32))
+    g.add_const("z", np.array(0, np.int8))
+    g.add_const("w", np.zeros((8, 4), np.float32))
+    g.nodes = [Node("q", "QuantizeLinear", ["x", "s", "z"], ["xq"]),
+               Node("dq", "DequantizeLinear", ["xq", "s", "z"], ["xd"]),
+               Node("mm", "MatMul", ["xd", "w"], ["y"])]
+    g.outputs = ["y"]
+    infer_shapes(g)
+    s = analyze(g)
+    assert [l.params for l in s.layers] == [0, 0, 32]
+    assert s.totals.params == 32 and s.totals.weight_bytes == 128
+    # x f32 (32) + xq s8 (8) + xd f32 (32) + y f32 (16)
+    assert s.totals.activation_bytes == 32 + 8 + 32 + 16

@@ -4,7 +4,7 @@ Each such node runs through the numpy reference (edgesdk.reference) and its outp
 become constants, so the device never recomputes shape arithmetic, transposed
 weights or the like. Nodes are visited in order, so a chain of constant nodes folds
 in one sweep. A node is left alone when the reference has no implementation of its
-op, when it is random, or when its result would be much bigger than its inputs
+op, when it is random or a Q/DQ of a weight, or when its result would be much bigger than its inputs
 (Expand/Tile of a small constant: folding would only bloat the flash image).
 """
 import numpy as np
@@ -15,6 +15,9 @@ from .rewrite import const_value
 
 NONDETERMINISTIC = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                     "Multinomial", "Bernoulli"}
+# Q/DQ of a constant is a quantized weight waiting for fuse_qdq: folding it would turn
+# the int8 weight back into float and lose the quantization (as in frontends.fold).
+NEVER_FOLD = NONDETERMINISTIC | {"QuantizeLinear", "DequantizeLinear"}
 # A folded result may be this many times its inputs' bytes before we prefer to keep the node.
 MAX_GROWTH = 4
 GROWTH_FREE_BYTES = 1 << 16
@@ -45,7 +48,7 @@ def fold_constants(graph):
     keep = []
     for node in graph.nodes:
         values = [None if not i else const_value(graph, i) for i in node.inputs]
-        foldable = (node.op not in NONDETERMINISTIC
+        foldable = (node.op not in NEVER_FOLD
                     and all(v is not None for i, v in zip(node.inputs, values) if i))
         if foldable:
             in_bytes = sum(np.asarray(v).nbytes for v in values if v is not None)
