@@ -166,10 +166,10 @@ def const_graph():
 # ---- the passes one by one -----------------------------------------------------------
 def test_registry_lists_the_default_pipeline_in_order():
     names = default_passes()
-    for p in ("fold_constants", "fold_batchnorm", "fuse_activation", "remove_dead"):
+    for p in ("fold_constants", "fold_batchnorm", "fold_bias_add", "fuse_activation", "remove_dead"):
         assert p in known_passes() and p in names
-    assert names.index("fold_constants") < names.index("fold_batchnorm") < names.index("fuse_activation") \
-        < names.index("remove_dead")
+    assert names.index("fold_constants") < names.index("fold_batchnorm") < names.index("fold_bias_add") \
+        < names.index("fuse_activation") < names.index("remove_dead")
 
 
 def test_fold_batchnorm_conv():
@@ -208,6 +208,36 @@ def test_fold_batchnorm_keeps_shared_weights_intact():
     after = run_passes(g, ["fold_batchnorm"])
     assert "BatchNormalization" not in after.op_counts()
     assert_same_outputs(g, after, {"x": rand(1, 2, 4, 4)})
+
+
+def test_fold_bias_add():
+    b = Builder("biasadd")
+    x = b.input("x", (2, 3, 5, 5))
+    y = b.node("Conv", [x, b.const("w1", rand(4, 3, 3, 3))], pads=[1, 1, 1, 1])
+    y = b.node("Add", [b.const("c1", rand(1, 4, 1, 1)), y])            # folds (bias-free conv)
+    y = b.node("Conv", [y, b.const("w2", rand(4, 4, 1, 1)), b.const("b2", rand(4))])
+    y = b.node("Add", [y, b.const("c2", rand(4, 1, 1))])               # folds into the existing bias
+    y = b.node("Add", [y, b.const("c3", np.array(0.25, np.float32))])  # a scalar: folds too
+    y = b.node("Conv", [y, b.const("w3", rand(4, 4, 1, 1))])
+    y = b.node("Add", [y, b.const("c4", rand(1, 1, 5, 5))])            # varies over space: stays
+    y = b.node("GlobalAveragePool", [y])
+    y = b.node("Flatten", [y])
+    y = b.node("Gemm", [y, b.const("wg", rand(4, 6)), b.const("cg", rand(1, 6))], beta=2.0)
+    y = b.node("Add", [y, b.const("c5", rand(6))])                     # folds into C (beta -> 1)
+    y = b.node("MatMul", [y, b.const("wm", rand(6, 3))])
+    y = b.node("Add", [y, b.const("c6", rand(1, 3))])                  # MatMul + Add -> Gemm
+    m3 = b.node("MatMul", [b.node("Reshape", [y, b.const("shp", np.array([2, 1, 3], np.int64))]),
+                           b.const("wm3", rand(3, 2))])
+    y3 = b.node("Add", [m3, b.const("c7", rand(2))])                   # 3-D MatMul: stays
+    big = b.node("Add", [b.node("Conv", [x, b.const("w4", rand(1, 3, 1, 1))]),
+                         b.const("c8", rand(1, 4, 1, 1))])             # broadcasts 1 -> 4 channels: stays
+    g = b.done(y3, big)
+    after = run_passes(g, ["fold_bias_add"])
+    assert g.op_counts()["Add"] == 8
+    assert after.op_counts()["Add"] == 3
+    assert after.op_counts()["Gemm"] == 2 and after.op_counts()["MatMul"] == 1
+    assert all(n.attrs["beta"] == 1.0 for n in after.nodes if n.op == "Gemm")
+    assert_same_outputs(g, after, {"x": rand(2, 3, 5, 5)})
 
 
 def test_fuse_activation():
