@@ -112,15 +112,7 @@ def import_onnx(model, input_shapes=None, source="<onnx model>"):
     if not model.HasField("graph") or not model.opset_import:
         raise ModelError(f"{source}: not an ONNX model (no graph or no opset)")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
-    if opset is None or not MIN_OPSET <= opset <= max_opset():
-        raise ModelError(f"{source}: ONNX opset {opset} is not supported (supported: {MIN_OPSET}-{max_opset()}); "
-                         f"re-export the model with a supported opset")
     og = model.graph
-    g = Graph(og.name or "model")
-    g.meta.update({"source": source, "opset": int(opset),
-                   "producer": f"{model.producer_name} {model.producer_version}".strip(),
-                   "ir_version": int(model.ir_version)})
-
     # Operators first: an unsupported-op error must list them all, before anything else.
     supported = set(known_ops()) & set(reference.supported_ops())
     bad = []
@@ -130,6 +122,14 @@ def import_onnx(model, input_shapes=None, source="<onnx model>"):
             bad.append((name, n.op_type if n.domain in ("", "ai.onnx") else f"{n.domain}.{n.op_type}"))
     if bad:
         raise UnsupportedOpsError(bad, opset=opset, source=source)
+
+    if opset is None or not MIN_OPSET <= opset <= max_opset():
+        raise ModelError(f"{source}: ONNX opset {opset} is not supported (supported: {MIN_OPSET}-{max_opset()}); "
+                         f"re-export the model with a supported opset")
+    g = Graph(og.name or "model")
+    g.meta.update({"source": source, "opset": int(opset),
+                   "producer": f"{model.producer_name} {model.producer_version}".strip(),
+                   "ir_version": int(model.ir_version)})
 
     for init in og.initializer:
         g.add_tensor(Tensor(init.name, tuple(init.dims), elem_dtype(init.data_type, f"initializer {init.name}"),

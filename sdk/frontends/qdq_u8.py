@@ -50,7 +50,7 @@ def convert_u8_qdq(graph):
         p = producers.get(name)
         if p is not None and p.op not in SHIFT_SAFE and p.op != "QuantizeLinear":
             raise UnsupportedModeError(f"node {p.name} ({p.op}): computes the uint8 quantized tensor {name!r}; "
-                                       f"only QDQ (QuantizeLinear/DequantizeLinear) uint8 models are supported")
+                                       f"uint8 arithmetic outside QDQ (Quantize/DequantizeLinear) is not supported")
         if p is not None and p.op in SHIFT_SAFE:
             todo.extend(i for i in p.inputs[:1] if i)
         elif p is not None and p.op == "QuantizeLinear" and len(p.inputs) > 2:
@@ -68,7 +68,7 @@ def convert_u8_qdq(graph):
                 continue  # the shifted tensor is Q's zero point: already handled
             else:
                 raise UnsupportedModeError(f"node {c.name} ({c.op}): computes on uint8 quantized tensor {name!r}; "
-                                           f"only QDQ (QuantizeLinear/DequantizeLinear) uint8 models are supported")
+                                           f"uint8 arithmetic outside QDQ (Quantize/DequantizeLinear) is not supported")
     shifted_in = [i for i in graph.inputs if i in done]
     shifted_out = [o for o in graph.outputs if o in done]
     if done:
