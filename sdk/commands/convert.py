@@ -9,8 +9,9 @@ import click
 from ..errors import EdgeError, ModelError
 
 SHAPE_HELP = "Static shape of a graph input, as NAME=D1,D2,... (repeatable). Needed for dynamic inputs."
-PASSES_HELP = ("Graph passes: 'default' (QDQ fusion, constant folding, BatchNorm and bias-Add folding, activation fusion, "
-               "dead-code removal), 'none', or a comma-separated list of pass names.")
+PASSES_HELP = ("Graph passes: 'default' (QDQ fusion, constant folding, BatchNorm and bias-Add "
+               "folding, activation fusion, dead-code removal), 'none', or a comma-separated "
+               "list of pass names.")
 
 
 def parse_input_shapes(specs):
