@@ -161,7 +161,11 @@ def _geometry(node, x_shape, w_shape):
 
 @reference("Binarize")
 def _binarize(node, ins):
-    return [(np.asarray(ins[0]) >= node.attrs.get("threshold", 0)).astype(np.uint8)]
+    x = np.asarray(ins[0])
+    thr = np.asarray(node.attrs.get("threshold", 0), dtype=np.float64 if x.dtype.kind == "f" else np.int64)
+    if thr.size > 1:  # one threshold per channel (axis 1)
+        thr = thr.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return [(x >= thr).astype(np.uint8)]
 
 
 @reference("BConv")

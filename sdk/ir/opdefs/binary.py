@@ -4,7 +4,8 @@ Semantics are fixed in docs/integer-ops.md; the numpy reference is
 edgesdk.reference.binary.
 
 - Binarize:  x (f32 or s8) -> b1, bit = 1 where x >= threshold (sign(0) = +1).
-             For s8 inputs pass the zero point as `threshold` (real 0).
+             `threshold` is a scalar or one value per channel (axis 1);
+             for s8 inputs it is in the integer domain (zero point = real 0).
 - BConv:     x b1 NCHW, w b1 OIHW -> s32 dot = K - 2 * popcount(x XOR w)
              (Conv attrs; padding is bit 0 = -1 and counts in K).
 - BGemm:     x b1 [N, K], w b1 [M, K] -> s32, same dot.

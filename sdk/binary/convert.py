@@ -1,0 +1,114 @@
+"""Convert a float torch model's eligible layers to binary (BiPer/STE) or DenseShift layers."""
+import copy
+
+from torch import nn
+
+from ..errors import EdgeError
+from .shift_layers import DenseShiftConv2d, DenseShiftLinear, _check_bits
+from .layers import METHODS, BinaryConv2d, BinaryLinear, _BinaryMixin, check_frequency
+
+_ELIGIBLE = (nn.Conv2d, nn.Linear)
+
+
+def _layers_in_order(model):
+    return [(n, m) for n, m in model.named_modules() if isinstance(m, _ELIGIBLE)
+            and not isinstance(m, (_BinaryMixin, DenseShiftConv2d, DenseShiftLinear))]
+
+
+def _select(model, layers, keep_first_last, what):
+    found = _layers_in_order(model)
+    if layers is not None:
+        mods = dict(model.named_modules())
+        out = []
+        for name in layers:
+            if name not in mods:
+                raise EdgeError(f"{what}: layer {name!r} is not in the model")
+            if not isinstance(mods[name], _ELIGIBLE):
+                raise EdgeError(f"{what}: layer {name!r} is a {type(mods[name]).__name__}, which has no "
+                                f"{what} form (only Conv2d and Linear)")
+            out.append((name, mods[name]))
+        return out
+    if keep_first_last:
+        # The first and last layers see real-valued inputs / produce logits; they stay
+        # float here and become int8 by the ordinary quantizer (standard BNN practice).
+        found = found[1:-1]
+    if not found:
+        raise EdgeError(f"{what}: model {type(model).__name__} has no Conv2d/Linear layer to convert"
+                        + (" besides its first and last layers (keep_first_last=True)" if keep_first_last else ""))
+    return found
+
+
+def _replace(model, name, new):
+    parent = model
+    parts = name.split(".")
+    for p in parts[:-1]:
+        parent = getattr(parent, p)
+    setattr(parent, parts[-1], new)
+
+
+def binarize(model, method="biper", freq=1.0, layers=None, keep_first_last=True, inplace=False):
+    """Replace eligible Conv2d/Linear layers by BinaryConv2d/BinaryLinear (latent weights
+    copied from the float ones). Returns the converted model; it needs training."""
+    if method not in METHODS:
+        raise EdgeError(f"binarize: method {method!r}: choose one of {', '.join(METHODS)}")
+    check_frequency(freq, "binarize freq")
+    if not inplace:
+        model = copy.deepcopy(model)
+    for name, m in _select(model, layers, keep_first_last, "binary"):
+        if isinstance(m, nn.Conv2d):
+            if m.padding_mode != "zeros" or isinstance(m.padding, str):
+                raise EdgeError(f"binarize: layer {name!r} (Conv2d, padding {m.padding!r}, mode "
+                                f"{m.padding_mode}) has no binary form; only explicit zero padding")
+            new = BinaryConv2d.from_float(m, method, freq)
+        else:
+            new = BinaryLinear.from_float(m, method, freq)
+        _replace(model, name, new)
+    return model
+
+
+def denseshift(model, bits=4, layers=None, keep_first_last=True, inplace=False):
+    """Replace eligible layers by DenseShiftConv2d/DenseShiftLinear initialised from the float weights."""
+    _check_bits(bits)
+    if not inplace:
+        model = copy.deepcopy(model)
+    for name, m in _select(model, layers, keep_first_last, "DenseShift"):
+        new = DenseShiftConv2d.from_float(m, bits) if isinstance(m, nn.Conv2d) else DenseShiftLinear.from_float(m, bits)
+        _replace(model, name, new)
+    return model
+
+
+def binary_layers(model):
+    return [(n, m) for n, m in model.named_modules()
+            if isinstance(m, (_BinaryMixin, DenseShiftConv2d, DenseShiftLinear))]
+
+
+def weight_bytes(model, other_bits=8):
+    """Weight storage on the device, per layer and in total.
+
+    Binary layers: 1 bit per weight (packed) + a float32 scale per output channel;
+    DenseShift: `bits` per weight + scale; other Conv2d/Linear: `other_bits` per weight
+    (8 = int8 after PTQ, 32 = float). Biases are not counted (they are the same everywhere).
+    """
+    rows, total, packed = [], 0, 0
+    for name, m in model.named_modules():
+        if isinstance(m, _BinaryMixin):
+            n = m.weight.numel()
+            wb, sb = (n + 7) // 8, 4 * m.alpha.numel()
+            kind, bits = f"binary-{m.method}", 1
+        elif isinstance(m, (DenseShiftConv2d, DenseShiftLinear)):
+            n = m.sign_latent.numel()
+            wb, sb = (n * m.bits + 7) // 8, 4 * m.alpha.numel()
+            kind, bits = f"denseshift{m.bits}", m.bits
+        elif isinstance(m, _ELIGIBLE):
+            n = m.weight.numel()
+            wb, sb = (n * other_bits + 7) // 8, 0
+            kind, bits = "float" if other_bits == 32 else f"int{other_bits}", other_bits
+        else:
+            continue
+        rows.append({"layer": name, "kind": kind, "weights": n, "bits": bits, "weight_bytes": wb,
+                     "float_bytes": 4 * n, "scale_bytes": sb})
+        total += wb + sb
+        if bits < 8:
+            packed += wb
+    return {"layers": rows, "total_bytes": total, "low_bit_weight_bytes": packed,
+            "low_bit_float_bytes": sum(r["float_bytes"] for r in rows if r["bits"] < 8)}
