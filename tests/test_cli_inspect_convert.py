@@ -137,6 +137,14 @@ def test_missing_file(tmp_path):
     assert_user_error(edgesdk("convert", tmp_path / "nope.onnx", "-o", tmp_path / "x.edg"), "nope.onnx")
 
 
+def test_directories_where_files_belong(tmp_path):
+    assert_user_error(edgesdk("inspect", tmp_path), "is a directory")
+    m = tiny_onnx(tmp_path / "t.onnx")
+    assert_user_error(edgesdk("convert", m, "-o", tmp_path), "is a directory")
+    # the parent "directory" is a file: the write fails, with one line and nothing left behind
+    assert_user_error(edgesdk("convert", m, "-o", m / "t.edg"), "cannot write")
+
+
 def test_not_a_model(tmp_path):
     p = tmp_path / "notes.onnx"
     p.write_text("these are my notes, not a model\n" * 10)

@@ -93,9 +93,8 @@ def apply_passes_option(graph, passes):
 
 
 @click.command("convert")
-@click.argument("model", type=click.Path(dir_okay=False))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
-              help="Where to write the graph (.edg).")
+@click.argument("model")
+@click.option("-o", "--output", required=True, help="Where to write the graph (.edg).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help=SHAPE_HELP)
 @click.option("--passes", default="default", show_default=True, metavar="default|none|P1,P2", help=PASSES_HELP)
 def command(model, output, input_shape, passes):
@@ -108,12 +107,19 @@ def command(model, output, input_shape, passes):
       edgesdk convert mobilenet.onnx -o mobilenet.edg --input-shape input=1,3,224,224
       edgesdk convert model.onnx -o raw.edg --passes none       # exactly as imported
     """
+    from pathlib import Path
+
     from ..ir import save
+    if Path(output).is_dir():
+        raise EdgeError(f"-o {output}: is a directory; give the file to write, e.g. {Path(output) / 'model.edg'}")
     shapes = parse_input_shapes(input_shape)
     graph = load_model_file(model, shapes)
     n_before = len(graph.nodes)
     graph = apply_passes_option(graph, passes)
-    save(graph, output)
+    try:
+        save(graph, output)
+    except OSError as e:
+        raise EdgeError(f"-o {output}: cannot write ({e.strerror or e})") from None
     ran = ", ".join(f"{p} ({n})" for p, n in graph.meta.get("passes", [])) or "none"
     click.echo(f"wrote {output}: {len(graph.nodes)} nodes ({n_before} as imported); "
                f"inputs {', '.join(f'{i} {tuple(graph.tensors[i].shape)}' for i in graph.inputs)}; "

@@ -5,7 +5,7 @@ from .convert import PASSES_HELP, SHAPE_HELP
 
 
 @click.command("inspect")
-@click.argument("model", type=click.Path(dir_okay=False))
+@click.argument("model")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...", help=SHAPE_HELP)
 @click.option("--passes", default="default", show_default=True, metavar="default|none|P1,P2", help=PASSES_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print the same numbers as JSON, for machines.")
