@@ -194,15 +194,15 @@ def format_table(stats: ModelStats) -> str:
     def shapes(ss):
         return " ".join("x".join(str(d) for d in s) for s in ss)
 
-    head = ["#", "layer", "op", "input", "output", "params", "MACs", "act bytes"]
+    head = ["#", "layer", "op", "input", "output", "params", "MACs", "act bytes", "weight bytes"]
     rows = []
     for i, l in enumerate(stats.layers):
         op = l.op + (f"+{l.activation}" if l.activation else "")
         rows.append([str(i), l.name, op, shapes(l.input_shapes), shapes(l.output_shapes),
-                     f"{l.params:,}", f"{l.macs:,}", f"{l.activation_bytes:,}"])
+                     f"{l.params:,}", f"{l.macs:,}", f"{l.activation_bytes:,}", f"{l.weight_bytes:,}"])
     widths = [max(len(r[c]) for r in [head] + rows) for c in range(len(head))]
     widths[1] = min(widths[1], 40)
-    right = {0, 5, 6, 7}
+    right = {0, 5, 6, 7, 8}
 
     def fmt(r):
         cells = []
