@@ -28,6 +28,9 @@ def evaluate(model, x, y, batch=1000):
 
 
 def train(epochs=3, seed=0):
+    # One thread: with other jobs on the machine, torch's spinning thread pool is many
+    # times slower than a single thread.
+    torch.set_num_threads(1)
     torch.manual_seed(seed)
     x, y = load_fashion_mnist("train")
     model = fmnist_cnn()
