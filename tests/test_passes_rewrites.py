@@ -256,6 +256,19 @@ def test_fuse_activation():
     assert_same_outputs(lin, after, {"x": rand(4, 10)})
 
 
+def test_fuse_activation_into_matmul():
+    b = Builder("mm")
+    x = b.input("x", (2, 3, 4))
+    y = b.node("Relu", [b.node("MatMul", [x, b.const("w", rand(4, 5))])])
+    lo, hi = b.const("lo", np.array(0, np.float32)), b.const("hi", np.array(6, np.float32))
+    y = b.node("Clip", [b.node("MatMul", [y, b.const("w2", rand(5, 2, lo=-4, hi=4))]), lo, hi])
+    g = b.done(y)
+    after = run_passes(g, ["fuse_activation"])
+    assert after.op_counts() == {"MatMul": 2}
+    assert [n.attrs["activation"] for n in after.nodes] == ["relu", "relu6"]
+    assert_same_outputs(g, after, {"x": rand(2, 3, 4, lo=-3, hi=3)})
+
+
 def test_fuse_activation_leaves_what_it_must():
     b = Builder("nofuse")
     x = b.input("x", (1, 2, 5, 5))
