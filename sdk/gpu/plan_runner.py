@@ -1,47 +1,78 @@
-"""Launch a TVM-generated GPU plan (edgesdk.codegen.tvm_gpu) on OpenCL through pyopencl.
+"""Run a GPU plan (a build folder's plan.json) on OpenCL through pyopencl.
 
-TVM's wheel has no OpenCL runtime; the plan says everything needed instead: the kernel
-source, and per layer the kernels in order with their buffer arguments and launch
-sizes (grid = work-groups, block = work-items per group, so the OpenCL global size is
-grid * block). Buffers live on the device for the whole run; only graph inputs go up
-and graph outputs come back.
+A plan lists, per layer, kernel launches {"program", "kernel", "args", "global",
+"local"}: `program` is "tvm" (the TVM-generated source) or a hand kernel file of
+kernels/opencl; `args` are buffer names or {"i32": v} scalars. TVM's wheel has no
+OpenCL runtime, so this is how TVM's kernels run too: the launch sizes come from the
+generated module (edgesdk.codegen.tvm_gpu). Buffers stay on the device for the whole
+run; only graph inputs go up and graph outputs come back.
 """
+import json
 import time
+from pathlib import Path
 
 import numpy as np
 
-from .opencl import default_runtime
+from ..errors import EdgeError
+from .opencl import default_runtime, ocl_dir
+
+
+def tvm_launches(layer_json, api):
+    """A codegen.tvm_gpu layer (to_json form) -> plan launches for `api`."""
+    out = []
+    for step in layer_json["steps"]:
+        for k in step["launches"]:
+            if api == "opencl":
+                out.append({"program": "tvm", "kernel": k["kernel"], "args": list(k["args"]),
+                            "global": [int(g) * int(b) for g, b in zip(k["grid"], k["block"])],
+                            "local": [int(b) for b in k["block"]]})
+            else:
+                out.append({"program": "tvm", "kernel": k["kernel"], "args": list(k["args"]),
+                            "grid": [int(g) for g in k["grid"]], "block": [int(b) for b in k["block"]]})
+    return out
 
 
 class PlanRunner:
-    def __init__(self, plan_json, source, consts, rt=None):
+    def __init__(self, plan, sources, consts, rt=None):
+        """plan: plan.json dict; sources: {program: OpenCL source}; consts: {buffer: array}."""
+        if plan.get("api", "opencl") != "opencl":
+            raise EdgeError(f"plan api is {plan.get('api')!r}: only OpenCL plans run on this host")
         self.rt = rt or default_runtime()
-        self.plan = plan_json
-        self.prog = self.rt.program_from_source(source, ["-cl-std=CL1.2"])
-        self.kernels = {}
+        self.plan = plan
+        progs = {}
+        for name, src in sources.items():
+            opts = ["-cl-std=CL1.2", f"-I{ocl_dir()}"]
+            progs[name] = self.rt.program_from_source(src, opts, key=("plan", name, src))
         self.bufs = {}
-        for name, b in plan_json["buffers"].items():
-            nbytes = int(np.prod(b["shape"], dtype=np.int64)) * np.dtype(b["dtype"]).itemsize
+        for name, b in plan["buffers"].items():
             if name in consts:
                 self.bufs[name] = self.rt.to_device(np.ascontiguousarray(consts[name], b["dtype"]))
             else:
+                nbytes = int(np.prod(b["shape"], dtype=np.int64)) * np.dtype(b["dtype"]).itemsize
                 self.bufs[name] = self.rt.empty(nbytes)
+        kernels = {}
         self.launches = []   # (layer index, kernel, global, local, args)
-        for li, layer in enumerate(plan_json["layers"]):
-            for step in layer["steps"]:
-                for k in step["launches"]:
-                    kern = self.kernels.get(k["kernel"])
-                    if kern is None:
-                        kern = self.kernels[k["kernel"]] = self.rt.cl.Kernel(self.prog, k["kernel"])
-                    gsz = tuple(int(g) * int(b) for g, b in zip(k["grid"], k["block"]))
-                    self.launches.append((li, kern, gsz, tuple(int(b) for b in k["block"]),
-                                          [self.bufs[a] for a in k["args"]]))
+        for li, layer in enumerate(plan["layers"]):
+            for k in layer["launches"]:
+                key = (k["program"], k["kernel"])
+                if key not in kernels:
+                    kernels[key] = self.rt.cl.Kernel(progs[k["program"]], k["kernel"])
+                args = [np.int32(a["i32"]) if isinstance(a, dict) else self.bufs[a] for a in k["args"]]
+                local = None if k.get("local") is None else tuple(int(v) for v in k["local"])
+                self.launches.append((li, kernels[key], tuple(int(v) for v in k["global"]), local, args))
+
+    @classmethod
+    def from_build(cls, build_dir, rt=None):
+        d = Path(build_dir)
+        plan = json.loads((d / "plan.json").read_text())
+        sources = {name: (d / rel).read_text() for name, rel in plan["programs"].items()}
+        with np.load(d / plan["consts"]) as z:
+            consts = {k: z[k] for k in z.files}
+        return cls(plan, sources, consts, rt)
 
     def upload(self, name, array):
         b = self.plan["buffers"][name]
-        a = np.ascontiguousarray(array, b["dtype"])
-        if list(a.shape) != list(b["shape"]):
-            a = a.reshape(b["shape"])
+        a = np.ascontiguousarray(np.asarray(array).reshape(b["shape"]), b["dtype"])
         self.rt.cl.enqueue_copy(self.rt.queue, self.bufs[name], a)
 
     def download(self, name):
@@ -55,11 +86,11 @@ class PlanRunner:
                 kern(self.rt.queue, gsz, lsz, *args)
         self.rt.finish()
 
-    def run(self, feeds, outputs):
+    def run(self, feeds, outputs=None):
         for name, value in feeds.items():
             self.upload(name, value)
         self.run_layers()
-        return {o: self.download(o) for o in outputs}
+        return {o: self.download(o) for o in (outputs or self.plan["outputs"])}
 
     def time_layers(self, repeat=5):
         """Best wall time in seconds of each layer (all its kernels, queue drained)."""
@@ -70,4 +101,12 @@ class PlanRunner:
                 t = time.perf_counter()
                 self.run_layers({li})
                 best[li] = min(best[li], time.perf_counter() - t)
+        return best
+
+    def time_run(self, repeat=5):
+        best = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            self.run_layers()
+            best = min(best, time.perf_counter() - t)
         return best
