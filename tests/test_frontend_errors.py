@@ -158,3 +158,18 @@ def test_edg_round_trip_and_bad_edg(tmp_path):
     with pytest.raises(ModelError) as e:
         load(bad)
     assert "bad.edg" in _one_line(e.value)
+
+
+def test_opset11_softmax_keeps_its_2d_semantics():
+    """Opset 11 Softmax (default axis 1) on a 3-D tensor normalizes over dims 1..2 together."""
+    ort = pytest.importorskip("onnxruntime")
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    m = helper.make_model(helper.make_graph([helper.make_node("Softmax", ["x"], ["y"], name="sm")], "g", [x], [y]),
+                          opset_imports=[helper.make_opsetid("", 11)], ir_version=7)
+    g = load(m)
+    assert g.node("sm").attrs.get("coerce_2d") == 1
+    xv = np.random.default_rng(0).normal(size=(2, 3, 4)).astype(np.float32)
+    want = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": xv})[0]
+    np.testing.assert_allclose(reference.run(g, {"x": xv})["y"], want, atol=1e-6)
+    np.testing.assert_allclose(want.sum(axis=(1, 2)), 1, atol=1e-5)
