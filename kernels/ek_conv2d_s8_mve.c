@@ -35,13 +35,10 @@ EK_NOIPA void ek_conv2d_s8_mve(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t n_pix = p->out_h * p->out_w;
     for (int32_t pix = 0; pix < n_pix; pix += 4) {
         const int32_t n = n_pix - pix < 4 ? n_pix - pix : 4;
-        const int8_t *cols[4];
-        int8_t *outs[4];
-        for (int32_t j = 0; j < n; j++) {
-            im2col_pixel(p, input, pix + j, buf + j * stride);
-            cols[j] = buf + j * stride;
-            outs[j] = output + (size_t)(pix + j) * p->out_c;
-        }
-        ek_mve_mat_cols(p, K, weights, bias, multiplier, shift, cols, n, outs);
+        for (int32_t j = 0; j < n; j++) im2col_pixel(p, input, pix + j, buf + j * stride);
+        const int8_t *c1 = n > 1 ? buf + stride : buf, *c2 = n > 2 ? buf + 2 * stride : buf;
+        const int8_t *c3 = n > 3 ? buf + 3 * stride : buf;
+        ek_mve_mat_cols(p, K, weights, bias, multiplier, shift, buf, c1, c2, c3, n,
+                        output + (size_t)pix * p->out_c);
     }
 }

@@ -39,41 +39,79 @@ EK_INLINE int32_t ek_mve_dot(const int8_t *w, const int8_t *x, int32_t K, int32_
     return acc;
 }
 
-/* One weight row (K int8) against 4 int8 columns (each readable for K bytes): the
- * 1 channel x 4 pixel tile, 10 instructions per 64 MACs. */
-EK_INLINE void ek_mve_row_x4(const int8_t *w, const int8_t *c0, const int8_t *c1, const int8_t *c2,
-                             const int8_t *c3, int32_t K, int32_t acc[4], int32_t *wsum) {
-    int32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3], ws = 0;
-    for (int32_t k = 0; k < K; k += 16) {
-        const mve_pred16_t pr = vctp8q((uint32_t)(K - k));
-        const int8x16_t wv = vldrbq_z_s8(w + k, pr);
-        ws = vaddvaq_s8(ws, wv);
-        a0 = vmladavaq_s8(a0, wv, vldrbq_z_s8(c0 + k, pr));
-        a1 = vmladavaq_s8(a1, wv, vldrbq_z_s8(c1 + k, pr));
-        a2 = vmladavaq_s8(a2, wv, vldrbq_z_s8(c2 + k, pr));
-        a3 = vmladavaq_s8(a3, wv, vldrbq_z_s8(c3 + k, pr));
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = a2;
-    acc[3] = a3;
-    *wsum = ws;
+/* Exact single-rounding requantization of 4 lanes (== ek_requant, bit for bit, with
+ * saturation where the scalar result would not fit int32 - such lanes clamp anyway).
+ * With t = 31 - shift and P = acc * mult:
+ *   shift >= -1 (t <= 32): acc << (shift + 1) saturating, then VRMULH = (P' + 2^31) >> 32;
+ *   shift <= -2 (t >= 33): VMULH = floor(P / 2^32), then VRSHL by -(t - 32) adds 2^(t-33)
+ *   and shifts: floor((floor(P / 2^32) + 2^(u-1)) / 2^u) == floor((P + 2^(t-1)) / 2^t).
+ * A saturated left shift means |P'| >= 2^61, i.e. |result| >= 2^29: clamped either way. */
+EK_INLINE int32x4_t ek_mve_requant(int32x4_t acc, int32x4_t mult, int32x4_t shift) {
+    const int32x4_t s1 = vaddq_n_s32(shift, 1);
+    const mve_pred16_t left = vcmpgeq_n_s32(s1, 0);
+    const int32x4_t up = vrmulhq_s32(vqshlq_s32(acc, vmaxq_s32(s1, vdupq_n_s32(0))), mult);
+    const int32x4_t down = vrshlq_s32(vmulhq_s32(acc, mult), vminq_s32(s1, vdupq_n_s32(0)));
+    return vpselq_s32(up, down, left);
 }
 
-/* All out_c channels for n (1..4) pixels whose columns are cols[0..n). */
+/* The same with one multiplier/shift for all lanes. */
+EK_INLINE int32x4_t ek_mve_requant_n(int32x4_t acc, int32_t mult, int32_t shift) {
+    if (shift >= -1) return vrmulhq_s32(vqshlq_r_s32(acc, shift + 1), vdupq_n_s32(mult));
+    return vrshlq_n_s32(vmulhq_s32(acc, vdupq_n_s32(mult)), shift + 1);
+}
+
+/* + output offset (saturating), clamp to [act_min, act_max]. */
+EK_INLINE int32x4_t ek_mve_out_stage(int32x4_t r, int32_t out_offset, int32_t act_min, int32_t act_max) {
+    r = vqaddq_n_s32(r, out_offset);
+    return vminq_s32(vmaxq_s32(r, vdupq_n_s32(act_min)), vdupq_n_s32(act_max));
+}
+
+/* All out_c channels for n (1..4) consecutive pixels whose columns are c[0..n) (unused
+ * columns repeat c[0]); outputs at out + j * out_c.  1 channel x 4 pixels per pass:
+ * per 16 k one weight load, 4 column loads, 4 VMLADAVA and 1 VADDVA, unpredicated
+ * except the K % 16 tail; the 4 results are requantized as one vector and scattered. */
 EK_INLINE void ek_mve_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                               const int8_t *const cols[4], int32_t n, int8_t *const outs[4]) {
-    const int8_t *c[4];
-    for (int32_t j = 0; j < 4; j++) c[j] = cols[j < n ? j : 0];  /* unused lanes repeat pixel 0 */
+                               const int8_t *c0, const int8_t *c1, const int8_t *c2, const int8_t *c3,
+                               int32_t n, int8_t *out) {
+    const int32_t n16 = K >> 4, tail = K & 15;
+    const mve_pred16_t ptail = vctp8q((uint32_t)tail), pout = vctp32q((uint32_t)n);
+    const uint32x4_t offs = vmulq_n_u32(vidupq_n_u32(0, 1), (uint32_t)p->out_c);
+    const int32_t off = p->input_offset;
+    const int8_t *w = weights;
     for (int32_t oc = 0; oc < p->out_c; oc++) {
-        const int32_t b = bias ? bias[oc] : 0;
-        int32_t acc[4] = {0, 0, 0, 0}, ws;
-        ek_mve_row_x4(weights + (size_t)oc * K, c[0], c[1], c[2], c[3], K, acc, &ws);
-        const int32_t base = b + p->input_offset * ws;
-        for (int32_t j = 0; j < n; j++)
-            outs[j][oc] = ek_output_stage(acc[j] + base, multiplier[oc], shift[oc], p->output_offset,
-                                          p->act_min, p->act_max);
+        const int8_t *x0 = c0, *x1 = c1, *x2 = c2, *x3 = c3;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, ws = 0;
+        for (int32_t i = 0; i < n16; i++) {
+            const int8x16_t wv = vldrbq_s8(w);
+            w += 16;
+            ws = vaddvaq_s8(ws, wv);
+            a0 = vmladavaq_s8(a0, wv, vldrbq_s8(x0));
+            a1 = vmladavaq_s8(a1, wv, vldrbq_s8(x1));
+            a2 = vmladavaq_s8(a2, wv, vldrbq_s8(x2));
+            a3 = vmladavaq_s8(a3, wv, vldrbq_s8(x3));
+            x0 += 16;
+            x1 += 16;
+            x2 += 16;
+            x3 += 16;
+        }
+        if (tail) {
+            const int8x16_t wv = vldrbq_z_s8(w, ptail);
+            w += tail;
+            ws = vaddvaq_s8(ws, wv);
+            a0 = vmladavaq_s8(a0, wv, vldrbq_z_s8(x0, ptail));
+            a1 = vmladavaq_s8(a1, wv, vldrbq_z_s8(x1, ptail));
+            a2 = vmladavaq_s8(a2, wv, vldrbq_z_s8(x2, ptail));
+            a3 = vmladavaq_s8(a3, wv, vldrbq_z_s8(x3, ptail));
+        }
+        int32x4_t acc = vdupq_n_s32(a0);
+        acc = vsetq_lane_s32(a1, acc, 1);
+        acc = vsetq_lane_s32(a2, acc, 2);
+        acc = vsetq_lane_s32(a3, acc, 3);
+        acc = vaddq_n_s32(acc, (bias ? bias[oc] : 0) + off * ws);
+        const int32x4_t y = ek_mve_out_stage(ek_mve_requant_n(acc, multiplier[oc], shift[oc]), p->output_offset,
+                                             p->act_min, p->act_max);
+        vstrbq_scatter_offset_p_s32(out + oc, offs, y, pout);
     }
 }
 #endif

@@ -150,7 +150,7 @@ def _section_sizes(elf):
 
 def _usage(sizes):
     flash = sum(sizes.get(s, 0) for s in (".text", ".ARM.extab", ".ARM.exidx", ".data"))
-    ram = sum(sizes.get(s, 0) for s in (".stack", ".data", ".bss"))
+    ram = sum(sizes.get(s, 0) for s in (".stack", ".data", ".bss", ".noinit"))
     return flash, ram
 
 
@@ -171,7 +171,7 @@ def compile_firmware(sources, board, out_elf, defines=None, include_dirs=None, o
     all_sources = (platform_sources() if with_platform else []) + sources
     defs = board_defines(b) if with_platform else {}
     defs.update(defines or {})
-    cflags = [*b.cflags, opt, "-g", "-std=gnu11", "-Wall", "-ffunction-sections", "-fdata-sections",
+    cflags = [*b.cflags, opt, "-g", "-std=gnu11", "-Wall", "-Werror=implicit-function-declaration", "-ffunction-sections", "-fdata-sections",
               "-fno-common", *[f"-D{k}" if v is None else f"-D{k}={v}" for k, v in defs.items()],
               *[f"-I{d}" for d in [*platform_include_dirs(), *(include_dirs or [])]],
               *(extra_cflags or [])]
