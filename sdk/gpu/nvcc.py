@@ -23,13 +23,14 @@ SM_LIMITS = {
 REG_ALLOC_UNIT = 256      # registers are allocated per warp in units of 256
 SMEM_ALLOC_UNIT = 128     # shared memory per block, rounded up to 128 bytes
 SMEM_RESERVED = 1024      # the system reserves 1 KB of shared memory per block (sm_80+)
+CUDA_ROOT = Path("/usr/local")   # where toolkits install (cuda-XX.Y/bin/nvcc) when nvcc is not on PATH
 
 
 def find_nvcc():
     """Path of nvcc, or a one-line ToolMissingError."""
     p = shutil.which("nvcc")
     if p is None:
-        for cand in sorted(Path("/usr/local").glob("cuda*/bin/nvcc")):
+        for cand in sorted(CUDA_ROOT.glob("cuda*/bin/nvcc")):
             p = str(cand)
             break
     if p is None:
@@ -47,7 +48,7 @@ def cuda_include_dir():
         cands += [Path(m).parent.parent / "include" for m in re.findall(r"(/\S+/bin/nvcc)", text)]
     except OSError:
         pass
-    cands += sorted(Path("/usr/local").glob("cuda*/include"))
+    cands += sorted(CUDA_ROOT.glob("cuda*/include"))
     for c in cands:
         if (c / "cuda.h").exists():
             return c
