@@ -87,6 +87,8 @@ def _normalize_attrs(node, op, attrs, opset):
     """Bring attributes to the IR's (opset 13+) conventions."""
     if op == "Cast":
         attrs["to"] = elem_dtype(attrs["to"], f"node {node}: Cast 'to'")
+    if op == "EyeLike" and "dtype" in attrs:
+        attrs["dtype"] = elem_dtype(attrs["dtype"], f"node {node}: EyeLike 'dtype'")
     if op in ("Softmax", "LogSoftmax", "Hardmax") and opset < 13:
         attrs.setdefault("axis", 1)
         attrs["legacy_2d"] = 1  # resolved once the rank is known

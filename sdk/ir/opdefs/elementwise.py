@@ -28,3 +28,6 @@ for _op in ("Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", 
 @register_op("Where")
 def _where(node, ins):
     return [(broadcast(*[t.shape for t in ins]), ins[1].dtype)]
+
+for _op in ("BitwiseAnd", "BitwiseOr", "BitwiseXor"):
+    register_op(_op)(_same_dtype)

@@ -44,3 +44,20 @@ def _dropout(node, ins):
 @register_op("Cast", defaults={"saturate": 1})
 def _cast(node, ins):
     return [(ins[0].shape, node.attrs["to"])]
+
+
+register_op("Swish", defaults={"alpha": 1.0})(_same)
+register_op("BitwiseNot")(_same)
+
+
+@register_op("IsNaN")
+def _isnan(node, ins):
+    return [(ins[0].shape, "bool")]
+
+
+register_op("IsInf", defaults={"detect_negative": 1, "detect_positive": 1})(_isnan)
+
+
+@register_op("CastLike", defaults={"saturate": 1})
+def _cast_like(node, ins):
+    return [(ins[0].shape, ins[1].dtype)]
