@@ -134,6 +134,11 @@ def format_plan(infos, plan, choices=CHOICES):
 def quantize_to_budget(graph, calib, budget_bytes=None, budget_bits_per_weight=None, choices=CHOICES,
                        sens_samples=128, **kw):
     """Sensitivity -> MILP plan -> quantize(weight_bits=plan). Returns (graph, plan, table)."""
+    # Check the budget before the (slow) sensitivity analysis: an impossible one fails at once.
+    fg = prepare_float(graph)
+    sizes = [LayerInfo(n.name, n.op, n.inputs[1], int(fg.const(n.inputs[1]).size), {b: 0.0 for b in choices})
+             for n in _layers(fg)]
+    plan_mixed_precision(sizes, budget_bytes, budget_bits_per_weight, choices)
     infos = layer_sensitivity(graph, calib, choices, samples=sens_samples)
     plan = plan_mixed_precision(infos, budget_bytes, budget_bits_per_weight, choices)
     qg = quantize(graph, calib, weight_bits=plan, **kw)

@@ -394,7 +394,7 @@ def quantize(graph, calib, method="minmax", per_channel=True, bias_correction=Tr
     if bad:
         raise QuantizeError(f"weight_bits: {bad} not supported (8, 4 or 2)")
     if is_quantized(graph):
-        raise QuantizeError(f"model {graph.name} is already quantized (it has integer or "
+        raise QuantizeError(f"model {graph.meta.get('source', graph.name)} is already quantized (it has integer or "
                             f"QuantizeLinear/DequantizeLinear ops); QDQ models import as integer "
                             f"graphs through the fuse_qdq pass")
     fg = prepare_float(graph)
