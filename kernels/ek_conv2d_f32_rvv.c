@@ -30,32 +30,156 @@ static void vzero(ek_t *d, int n) {
     }
 }
 
-void EK_FN(im2col)(const ek_t *x, ek_t *cols, const ek_conv_params_t *p) {
+static void vzero_strided(ek_t *d, int n, ptrdiff_t bstride) {
+    for (int e = 0; e < n;) {
+        size_t vl = EK_VSETVL8(n - e);
+        EK_VSSE(d, bstride, EK_VSPLAT8(0, vl), vl);
+        e += (int)vl;
+        d += vl * (bstride / (ptrdiff_t)sizeof(ek_t));
+    }
+}
+
+/* Stride 1 with wo == w (e.g. "same" padding): output pixel q = oh*wo + ow reads input
+ * pixel q + d with d = (i - pt)*w + (j - pl), so a whole kernel-tap row is ONE contiguous
+ * copy of the input plane, shifted. Only the taps that fall into the padding need fixing:
+ * whole output rows above/below the plane, and the columns that wrapped around a row edge
+ * (one strided store per bad column). This is ~20x fewer instructions than row segments. */
+static int is_flat(const ek_conv_params_t *p) { return p->sh == 1 && p->sw == 1 && p->wo == p->w; }
+
+/* for tap (i, j): the output rows [*r0, *r1) inside the plane, the bad columns
+ * [0, *c0) and [*c1, wo), and the shift d */
+static void flat_tap(const ek_conv_params_t *p, int i, int j, int *r0, int *r1, int *c0, int *c1, ptrdiff_t *d) {
+    int lo = p->pt - i, hi = p->h + p->pt - i;
+    *r0 = lo < 0 ? 0 : lo > p->ho ? p->ho : lo;
+    *r1 = hi > p->ho ? p->ho : hi < *r0 ? *r0 : hi;
+    int dj = j - p->pl;
+    *c0 = dj < 0 ? -dj : 0;
+    *c1 = dj > 0 ? p->wo - dj : p->wo;
+    *d = (ptrdiff_t)(i - p->pt) * p->w + dj;
+}
+
+static void zero_any(ek_t *o, int n, ptrdiff_t ns) {
+    if (ns == 1) vzero(o, n);
+    else vzero_strided(o, n, ns * (ptrdiff_t)sizeof(ek_t));
+}
+
+static void im2col_flat(const ek_t *x, ek_t *cols, const ek_conv_params_t *p, ptrdiff_t ks, ptrdiff_t ns) {
     int n = p->ho * p->wo;
-    ptrdiff_t bstride = (ptrdiff_t)p->sw * sizeof(ek_t);
+    ptrdiff_t ostride = ns * (ptrdiff_t)sizeof(ek_t), cstride = (ptrdiff_t)p->wo * ns * sizeof(ek_t);
     for (int c = 0; c < p->cin; c++)
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
-                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * n;
+                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * ks;
+                const ek_t *xc = x + (size_t)c * p->h * p->w;
+                int r0, r1, c0, c1;
+                ptrdiff_t d;
+                flat_tap(p, i, j, &r0, &r1, &c0, &c1, &d);
+                /* copy q in [q0, q1): inside rows r0..r1 and inside the input plane */
+                ptrdiff_t q0 = (ptrdiff_t)r0 * p->wo, q1 = (ptrdiff_t)r1 * p->wo;
+                if (q0 < -d) q0 = -d;
+                if (q1 > (ptrdiff_t)p->h * p->w - d) q1 = (ptrdiff_t)p->h * p->w - d;
+                if (q1 < q0) q1 = q0;
+                if (q0 > 0) zero_any(row, (int)q0, ns);
+                if (q1 < n) zero_any(row + q1 * ns, (int)(n - q1), ns);
+                for (ptrdiff_t q = q0; q < q1;) {
+                    size_t vl = EK_VSETVL8(q1 - q);
+                    ek_v8 v = EK_VLE8(xc + q + d, vl);
+                    if (ns == 1) EK_VSE(row + q, v, vl);
+                    else EK_VSSE(row + q * ns, ostride, v, vl);
+                    q += vl;
+                }
+                /* wrapped columns: zero over the copied rows (others are zero already) */
+                if (r1 > r0) {
+                    for (int cc = 0; cc < p->wo; cc++) {
+                        if (cc == c0 && c1 > c0) cc = c1; /* skip the good columns */
+                        if (cc >= p->wo) break;
+                        for (int r = r0; r < r1;) {
+                            size_t vl = EK_VSETVL8(r1 - r);
+                            EK_VSSE(row + ((ptrdiff_t)r * p->wo + cc) * ns, cstride, EK_VSPLAT8(0, vl), vl);
+                            r += (int)vl;
+                        }
+                    }
+                }
+            }
+}
+
+/* im2col into cols[k*ks + n*ns]: ks = n_total, ns = 1 is the usual [K][N] matrix;
+ * ks = 1, ns = K is its transpose [N][K] (patch rows), written with strided stores. */
+static void im2col_any(const ek_t *x, ek_t *cols, const ek_conv_params_t *p, ptrdiff_t ks, ptrdiff_t ns) {
+    if (is_flat(p)) {
+        im2col_flat(x, cols, p, ks, ns);
+        return;
+    }
+    ptrdiff_t bstride = (ptrdiff_t)p->sw * sizeof(ek_t), ostride = ns * (ptrdiff_t)sizeof(ek_t);
+    for (int c = 0; c < p->cin; c++)
+        for (int i = 0; i < p->kh; i++)
+            for (int j = 0; j < p->kw; j++) {
+                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * ks;
                 int lo, hi;
                 valid_ow(p, j, &lo, &hi);
                 for (int oh = 0; oh < p->ho; oh++) {
-                    ek_t *o = row + oh * p->wo;
+                    ek_t *o = row + (size_t)oh * p->wo * ns;
                     int ih = oh * p->sh - p->pt + i;
                     if (ih < 0 || ih >= p->h) {
-                        vzero(o, p->wo);
+                        if (ns == 1) vzero(o, p->wo);
+                        else vzero_strided(o, p->wo, ostride);
                         continue;
                     }
-                    if (lo > 0) vzero(o, lo);
-                    if (hi < p->wo) vzero(o + hi, p->wo - hi);
+                    if (lo > 0) {
+                        if (ns == 1) vzero(o, lo);
+                        else vzero_strided(o, lo, ostride);
+                    }
+                    if (hi < p->wo) {
+                        if (ns == 1) vzero(o + hi, p->wo - hi);
+                        else vzero_strided(o + hi * ns, p->wo - hi, ostride);
+                    }
                     const ek_t *src = x + ((size_t)c * p->h + ih) * p->w + (lo * p->sw - p->pl + j);
                     for (int e = lo; e < hi;) {
                         size_t vl = EK_VSETVL8(hi - e);
                         ek_v8 v = p->sw == 1 ? EK_VLE8(src, vl) : EK_VLSE8(src, bstride, vl);
-                        EK_VSE(o + e, v, vl);
+                        if (ns == 1) EK_VSE(o + e, v, vl);
+                        else EK_VSSE(o + e * ns, ostride, v, vl);
                         e += (int)vl;
                         src += vl * p->sw;
                     }
+                }
+            }
+}
+
+void EK_FN(im2col)(const ek_t *x, ek_t *cols, const ek_conv_params_t *p) {
+    im2col_any(x, cols, p, (ptrdiff_t)p->ho * p->wo, 1);
+}
+
+/* col2im for the flat case: the wrapped columns of each tap row carry gradient for
+ * padding, so they are skipped by zeroing them in cols first (cols is the caller's
+ * scratch; this is why col2im may modify it), then each tap row is one shifted add. */
+static void col2im_flat(ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
+    int n = p->ho * p->wo;
+    ptrdiff_t cstride = (ptrdiff_t)p->wo * sizeof(ek_t);
+    vzero(dx, p->cin * p->h * p->w);
+    for (int c = 0; c < p->cin; c++)
+        for (int i = 0; i < p->kh; i++)
+            for (int j = 0; j < p->kw; j++) {
+                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * n;
+                ek_t *dc = dx + (size_t)c * p->h * p->w;
+                int r0, r1, c0, c1;
+                ptrdiff_t d;
+                flat_tap(p, i, j, &r0, &r1, &c0, &c1, &d);
+                for (int cc = 0; cc < p->wo; cc++) {
+                    if (cc >= c0 && cc < c1) continue;
+                    for (int r = r0; r < r1;) {
+                        size_t vl = EK_VSETVL8(r1 - r);
+                        EK_VSSE(row + (ptrdiff_t)r * p->wo + cc, cstride, EK_VSPLAT8(0, vl), vl);
+                        r += (int)vl;
+                    }
+                }
+                ptrdiff_t q0 = (ptrdiff_t)r0 * p->wo, q1 = (ptrdiff_t)r1 * p->wo;
+                if (q0 < -d) q0 = -d;
+                if (q1 > (ptrdiff_t)p->h * p->w - d) q1 = (ptrdiff_t)p->h * p->w - d;
+                for (ptrdiff_t q = q0; q < q1;) {
+                    size_t vl = EK_VSETVL8(q1 - q);
+                    EK_VSE(dc + q + d, __riscv_vfadd(EK_VLE8(dc + q + d, vl), EK_VLE8(row + q, vl), vl), vl);
+                    q += vl;
                 }
             }
 }
@@ -146,13 +270,16 @@ void EK_FN(pwconv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, in
 
 void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *scratch,
                        const ek_conv_params_t *p) {
+    /* dw[co][k] = sum_n dy[co][n] colsT[n][k]: a broadcast-FMA matmul vectorized along k,
+     * which needs the patches as rows (transposed im2col); far fewer instructions than
+     * dot products along n (no reductions, each patch row load serves 3 output channels) */
     int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    const ek_t *cols = x;
-    if (!is_pointwise(p)) {
-        EK_FN(im2col)(x, scratch, p);
-        cols = scratch;
+    if (is_pointwise(p)) {
+        EK_FN(matmul_nt)(dy, x, dw, p->cout, K, n, n, n, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
+    } else {
+        im2col_any(x, scratch, p, 1, K);
+        EK_FN(matmul)(dy, scratch, dw, p->cout, K, n, n, K, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
     }
-    EK_FN(matmul_nt)(dy, cols, dw, p->cout, K, n, n, n, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
     if (db)
         for (int co = 0; co < p->cout; co++) {
             float s = row_sum(dy + (size_t)co * n, n);
@@ -168,5 +295,6 @@ void EK_FN(conv2d_bwx)(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
         return;
     }
     EK_FN(matmul)(w, dy, scratch, K, n, p->cout, K, n, n, EK_TRANS_A | (p->flags & EK_ACC32));
-    EK_FN(col2im)(scratch, dx, p);
+    if (is_flat(p)) col2im_flat(scratch, dx, p);
+    else EK_FN(col2im)(scratch, dx, p);
 }

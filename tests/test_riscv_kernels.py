@@ -71,6 +71,10 @@ CONVS = [  # cin, h, w, cout, k, stride, pads(t,l,b,r), act
     (5, 12, 10, 7, 3, (2, 2), (1, 0, 1, 1), "relu"),
     (16, 6, 7, 12, 1, (1, 1), (0, 0, 0, 0), "relu6"),
     (4, 9, 13, 6, 5, (1, 2), (2, 2, 2, 2), "none"),
+    # stride 1 with wo == w takes the RVV "flat" im2col/col2im path (shifted plane copies)
+    (2, 7, 6, 5, 3, (1, 1), (2, 2, 0, 0), "none"),
+    (3, 8, 8, 4, 5, (1, 1), (2, 2, 2, 2), "relu"),
+    (2, 2, 2, 3, 3, (1, 1), (1, 1, 1, 1), "none"),
 ]
 
 
@@ -127,6 +131,10 @@ def conv_cases(rng):
                         lambda ins, g=oracle_grads, x_=x, b_=b: g([x_, ins[1], b_, ins[0]], which="x"),
                         TOL_F16_GRAD))
     # im2col / col2im against torch unfold / fold, and a pointwise conv
+    cin, h, w, k, pads = 3, 9, 7, 3, (2, 1, 0, 1)
+    x = rng.standard_normal((cin, h, w))
+    out.append(("im2col_flat", "im2col", conv_params(cin, h, w, 1, k, k, (1, 1), pads), [x],
+                lambda ins, pads=pads, k=k: [npy(F.unfold(_pad(t(ins[0])[None], pads), k)[0])], 0))
     cin, h, w, k, s, pads = 3, 8, 7, 3, (2, 1), (1, 1, 0, 2)
     x = rng.standard_normal((cin, h, w))
     p = conv_params(cin, h, w, 1, k, k, s, pads)

@@ -189,7 +189,7 @@ def compile_baremetal(sources, out, xlen=32, defines=None, include_dirs=None, op
 
 
 def qemu_system_cmd(elf, xlen=32, vlen=128, icount=True, ram_mb=128):
-    cpu = f"rv{xlen},v=true,vext_spec=v1.0,vlen={check_vlen(vlen)},elen={64 if xlen == 64 else 32},Zfh=true"
+    cpu = f"rv{xlen},v=true,vext_spec=v1.0,vlen={check_vlen(vlen)},elen=64,Zfh=true"
     cmd = [require_tool(QEMU_SYS[xlen]), "-M", "virt", "-bios", "none", "-nographic", "-m", f"{ram_mb}M",
            "-cpu", cpu, "-kernel", str(elf)]
     if icount:
