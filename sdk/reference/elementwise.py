@@ -1,6 +1,7 @@
 """Element-wise float/standard ops, ONNX semantics, numpy broadcasting."""
 import numpy as np
 from scipy.special import erf as _erf
+from scipy.special import expit as _expit
 
 from . import apply_activation, reference
 from ._util import attr_str, unsupported
@@ -12,7 +13,7 @@ def _unary(name, fn):
 
 _UNARY = {
     "Relu": lambda n, x: np.maximum(x, 0),
-    "Sigmoid": lambda n, x: 1 / (1 + np.exp(-x)),
+    "Sigmoid": lambda n, x: _expit(x),  # no overflow warning for large negative x
     "Tanh": lambda n, x: np.tanh(x),
     "LeakyRelu": lambda n, x: np.where(x < 0, x * n.attrs.get("alpha", 0.01), x),
     "HardSigmoid": lambda n, x: np.clip(x * n.attrs.get("alpha", 0.2) + n.attrs.get("beta", 0.5), 0, 1),
