@@ -1,12 +1,12 @@
 /* General int8 convolution for Cortex-M DSP: im2col of 2 output pixels into int16
- * columns (input offset added, padding = 0) + the 2x2-tiled SMLAD matmul
- * (ek_arm_dsp.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
+ * columns (input offset added, padding = 0), 6 pixels interleaved, + the 1 channel x
+ * 6 pixel SMLAD matmul (ek_arm_dsp.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_dsp.h"
 
 static inline int16_t *zero_groups(int16_t *dst, int32_t groups, int32_t stride) {
     for (int32_t g = 0; g < groups; g++, dst += stride) {
-        ek_st32(dst, 0u);
-        ek_st32(dst + 2, 0u);
+        ((uint32_t *)dst)[0] = 0u;  /* word-aligned: the compiler may pair these as STRD */
+        ((uint32_t *)dst)[1] = 0u;
     }
     return dst;
 }
@@ -61,17 +61,11 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
 
 EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t K = p->k_h * p->k_w * p->in_c;
-    int16_t *col = (int16_t *)scratch;  /* 2 pixels interleaved: 2 * (K + 4) int16 */
+    int16_t *col = (int16_t *)scratch;  /* 6 pixels interleaved: 6 * (K + 4) int16 */
     const int32_t n_pix = p->out_h * p->out_w;
-    int32_t pix = 0;
-    for (; pix + 2 <= n_pix; pix += 2) {
-        im2col_pixel(p, input, pix, col, K, 8);
-        im2col_pixel(p, input, pix + 1, col + 4, K, 8);
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, 1,
-                        output + (size_t)pix * p->out_c, output + (size_t)(pix + 1) * p->out_c);
-    }
-    if (pix < n_pix) {
-        im2col_pixel(p, input, pix, col, K, 4);
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, 0, output + (size_t)pix * p->out_c, NULL);
+    for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
+        const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
+        for (int32_t q = 0; q < n; q++) im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c);
     }
 }

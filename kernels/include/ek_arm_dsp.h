@@ -6,11 +6,13 @@
  * which yields bytes (0,2) and, rotated, (1,3).  So that no repacking is needed, the
  * columns store each group of 4 values in the order x0 x2 x1 x3: then
  *   SMLAD(w02, x02) + SMLAD(w13, x13) = w0x0 + w1x1 + w2x2 + w3x3.
- * Elements past the last whole group of 4 are stored in natural order.
  *
- * Two-pixel column buffers (conv) interleave the pixels per group of 4 so that one
- * pointer walks both: group g of pixel q at [8 g + 4 q], the tail (K % 4 values) of
- * pixel q at [2 k4 + 4 q] (k4 = K rounded down to 4).  A plain column has stride 4.
+ * Conv column buffers interleave EK_DSP_NPIX (6) pixels per group of 4 k, so one
+ * pointer walks all of them with LDRD at fixed offsets: group g of pixel q at
+ * [EK_DSP_GSTRIDE * g + 4 q] (int16 units); the tail (K % 4 values) of pixel q at
+ * [EK_DSP_GSTRIDE * k4 / 4 + 4 q] (k4 = K rounded down to 4).  A plain column (FC) has
+ * group stride 4.  The matmul tile is 1 channel x 6 pixels: per group 1 LDR + 2 SXTB16
+ * + 6 LDRD + 12 SMLAD = 21 instructions for 24 MACs, in 13 registers (no spills).
  */
 #ifndef EK_ARM_DSP_H
 #define EK_ARM_DSP_H
@@ -18,6 +20,9 @@
 #include <string.h>
 
 #include "ek_s8.h"
+
+#define EK_DSP_NPIX 6
+#define EK_DSP_GSTRIDE (4 * EK_DSP_NPIX) /* int16 per group of a 6-pixel buffer */
 
 EK_INLINE uint32_t ek_ld32(const void *p) {  /* unaligned-safe 32-bit load (LDR on v7-M) */
     uint32_t v;
@@ -37,18 +42,54 @@ EK_INLINE int32_t ek_smlad(uint32_t a, uint32_t b, int32_t acc) {
 }
 EK_INLINE uint32_t ek_sadd16(uint32_t a, uint32_t b) { return (uint32_t)__sadd16((int32_t)a, (int32_t)b); }
 
-/* n int8 values (+offset) -> int16 column in the 0 2 1 3 group order, group g at
- * dst[g * stride] (stride 4: plain column; 8: one pixel of an interleaved pair). */
+/* ek_requant, faster for the usual shift <= -2 (t = 31 - shift >= 33):
+ *   floor((P + 2^(t-1)) / 2^t) == (floor(P / 2^32) + 2^(u-1)) >> u,  u = t - 32,
+ * and floor(P / 2^32) is one SMMUL.  |floor(P / 2^32)| <= 2^30: the add cannot overflow. */
+EK_INLINE int32_t ek_requant_dsp(int32_t acc, int32_t mult, int32_t shift) {
+    if (shift <= -2) {
+        int32_t hi;
+        const int32_t u = -1 - shift;
+        __asm__("smmul %0, %1, %2" : "=r"(hi) : "r"(acc), "r"(mult));
+        return (hi + (1 << (u - 1))) >> u;
+    }
+    return ek_requant(acc, mult, shift);
+}
+EK_INLINE int8_t ek_output_stage_dsp(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset,
+                                     int32_t act_min, int32_t act_max) {
+    return (int8_t)ek_clamp(ek_requant_dsp(acc, mult, shift) + out_offset, act_min, act_max);
+}
+
+/* n int8 values (+offset) -> int16 in the 0 2 1 3 group order, group g at
+ * dst[g * stride] (stride 4: plain column; EK_DSP_GSTRIDE: one pixel of a 6-pixel
+ * buffer).  The tail (n % 4) goes in natural order right after the last group slot. */
 EK_INLINE void ek_dsp_widen_reordered(const int8_t *src, int16_t *dst, int32_t n, int32_t offset,
                                       int32_t stride) {
     const uint32_t off2 = ((uint32_t)(uint16_t)offset << 16) | (uint16_t)offset;
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4, dst += stride) {
-        const uint32_t x = ek_ld32(src + i);
-        ek_st32(dst, ek_sadd16(ek_sxtb16(x), off2));
-        ek_st32(dst + 2, ek_sadd16(ek_sxtb16_ror8(x), off2));
+    int32_t g = n >> 2;
+    if (stride == EK_DSP_GSTRIDE && g) {
+        /* 6 instructions per group: LDR, 2 SXTB16, 2 SADD16, STRD (post-indexed). */
+        uint32_t t0, t1, t2;
+        __asm__ volatile(
+            "1:\n"
+            "ldr %[t0], [%[s]], #4\n"
+            "sxtb16 %[t1], %[t0]\n"
+            "sxtb16 %[t2], %[t0], ror #8\n"
+            "sadd16 %[t1], %[t1], %[o]\n"
+            "sadd16 %[t2], %[t2], %[o]\n"
+            "strd %[t1], %[t2], [%[d]], %[st]\n"
+            "subs %[g], %[g], #1\n"
+            "bne 1b\n"
+            : [s] "+r"(src), [d] "+r"(dst), [g] "+r"(g), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+            : [o] "r"(off2), [st] "i"(2 * EK_DSP_GSTRIDE)
+            : "memory", "cc");
+    } else {
+        for (; g > 0; g--, src += 4, dst += stride) {
+            const uint32_t x = ek_ld32(src);
+            ek_st32(dst, ek_sadd16(ek_sxtb16(x), off2));
+            ek_st32(dst + 2, ek_sadd16(ek_sxtb16_ror8(x), off2));
+        }
     }
-    for (int32_t j = 0; i < n; i++, j++) dst[j] = (int16_t)(src[i] + offset);
+    for (int32_t j = 0; j < (n & 3); j++) dst[j] = (int16_t)(src[j] + offset);
 }
 
 /* Where element k (of K, k4 = K & ~3) lives in a column of the given group stride. */
@@ -57,7 +98,7 @@ EK_INLINE int32_t ek_dsp_col_index(int32_t k, int32_t k4, int32_t stride) {
     return k < k4 ? (k >> 2) * stride + perm[k & 3] : (k4 >> 2) * stride + (k - k4);
 }
 
-/* acc + dot(w[0..K), col[0..K)) for one int8 row and one reordered int16 column. */
+/* acc + dot(w[0..K), col[0..K)) for one int8 row and one plain reordered column. */
 EK_INLINE int32_t ek_dsp_dot_row(const int8_t *w, const int16_t *col, int32_t K, int32_t acc) {
     const int32_t k4 = K & ~3;
     int32_t k = 0;
@@ -70,117 +111,98 @@ EK_INLINE int32_t ek_dsp_dot_row(const int8_t *w, const int16_t *col, int32_t K,
     return acc;
 }
 
-/* One group of 4 k of the 2x2 tile: 2 LDR + 4 SXTB16 + 2 LDRD + 8 SMLAD. */
+/* One group of the 1x6 tile; c walks the 6-pixel buffer (48 bytes per group). */
 #define EK_DSP_TILE_ASM                                  \
-    "ldr %[t0], [%[wa], %[k]]\n"                        \
-    "ldr %[t1], [%[wa]], #4\n"                          \
-    "ldrd %[t2], %[t3], [%[c]], #16\n"                  \
-    "sxtb16 %[t4], %[t1]\n"                             \
-    "sxtb16 %[t1], %[t1], ror #8\n"                     \
-    "smlad %[a0], %[t4], %[t2], %[a0]\n"                \
-    "smlad %[a0], %[t1], %[t3], %[a0]\n"                \
-    "sxtb16 %[t5], %[t0]\n"                             \
-    "sxtb16 %[t0], %[t0], ror #8\n"                     \
-    "smlad %[b0], %[t5], %[t2], %[b0]\n"                \
-    "smlad %[b0], %[t0], %[t3], %[b0]\n"                \
-    "ldrd %[t2], %[t3], [%[c], #-8]\n"                  \
-    "smlad %[a1], %[t4], %[t2], %[a1]\n"                \
-    "smlad %[a1], %[t1], %[t3], %[a1]\n"                \
-    "smlad %[b1], %[t5], %[t2], %[b1]\n"                \
-    "smlad %[b1], %[t0], %[t3], %[b1]\n"
+    "ldr %[w], [%[wa]], #4\n"                            \
+    "ldrd %[x0], %[x1], [%[c]], #48\n"                   \
+    "sxtb16 %[t], %[w]\n"                                \
+    "sxtb16 %[w], %[w], ror #8\n"                        \
+    "smlad %[a0], %[t], %[x0], %[a0]\n"                  \
+    "smlad %[a0], %[w], %[x1], %[a0]\n"                  \
+    "ldrd %[x0], %[x1], [%[c], #-40]\n"                  \
+    "smlad %[a1], %[t], %[x0], %[a1]\n"                  \
+    "smlad %[a1], %[w], %[x1], %[a1]\n"                  \
+    "ldrd %[x0], %[x1], [%[c], #-32]\n"                  \
+    "smlad %[a2], %[t], %[x0], %[a2]\n"                  \
+    "smlad %[a2], %[w], %[x1], %[a2]\n"                  \
+    "ldrd %[x0], %[x1], [%[c], #-24]\n"                  \
+    "smlad %[a3], %[t], %[x0], %[a3]\n"                  \
+    "smlad %[a3], %[w], %[x1], %[a3]\n"                  \
+    "ldrd %[x0], %[x1], [%[c], #-16]\n"                  \
+    "smlad %[a4], %[t], %[x0], %[a4]\n"                  \
+    "smlad %[a4], %[w], %[x1], %[a4]\n"                  \
+    "ldrd %[x0], %[x1], [%[c], #-8]\n"                   \
+    "smlad %[a5], %[t], %[x0], %[a5]\n"                  \
+    "smlad %[a5], %[w], %[x1], %[a5]\n"
 
-#define EK_DSP_TILE_2X2(a0, b0, a1, b1, wa, c, K)                                            \
-    do {                                                                                     \
-        const uint32_t va_ = ek_ld32(wa), vb_ = ek_ld32((wa) + (K));                         \
-        const uint32_t a02_ = ek_sxtb16(va_), a13_ = ek_sxtb16_ror8(va_);                    \
-        const uint32_t b02_ = ek_sxtb16(vb_), b13_ = ek_sxtb16_ror8(vb_);                    \
-        const uint32_t *cc_ = (const uint32_t *)(c);                                         \
-        a0 = ek_smlad(a02_, cc_[0], a0);                                                     \
-        a0 = ek_smlad(a13_, cc_[1], a0);                                                     \
-        b0 = ek_smlad(b02_, cc_[0], b0);                                                     \
-        b0 = ek_smlad(b13_, cc_[1], b0);                                                     \
-        a1 = ek_smlad(a02_, cc_[2], a1);                                                     \
-        a1 = ek_smlad(a13_, cc_[3], a1);                                                     \
-        b1 = ek_smlad(b02_, cc_[2], b1);                                                     \
-        b1 = ek_smlad(b13_, cc_[3], b1);                                                     \
-    } while (0)
+#define EK_DSP_TILE_OPERANDS                                                                       \
+    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),                   \
+      [a5] "+r"(a5), [wa] "+r"(wa), [c] "+r"(c), [w] "=&r"(tw), [t] "=&r"(tt), [x0] "=&r"(x0),   \
+      [x1] "=&r"(x1)
 
-/* Output stage for the tile kernels. */
-#define EK_DSP_STORE(out, acc, oc) \
-    (out) = ek_output_stage((acc), multiplier[oc], shift[oc], p->output_offset, p->act_min, p->act_max)
-
-/* The matmul core shared by conv2d and conv1x1: all out_c channels for one pixel (two
- * == 0: `col` is a plain column) or two pixels (two == 1: `col` is an interleaved pair).
- * Weights OHWI rows of K int8.  Inner tile: 2 channels x 2 pixels. */
+/* All out_c channels for n (1..6) consecutive pixels held in the 6-pixel buffer `col`;
+ * pixel q's outputs at out + q * out_c. */
 EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                               const int16_t *col, int two, int8_t *out0, int8_t *out1) {
-    const int32_t k4 = K & ~3;
-    const int16_t *tail0 = col + 2 * k4, *tail1 = tail0 + 4;
-    int32_t oc = 0;
-    if (two) {
-        for (; oc + 2 <= p->out_c; oc += 2) {
-            const int8_t *wa = weights + (size_t)oc * K;
-            int32_t a0 = bias ? bias[oc] : 0, b0 = bias ? bias[oc + 1] : 0;
-            int32_t a1 = a0, b1 = b0;
-            const int16_t *c = col;
-            int32_t groups = k4 >> 2;
-            if (groups & 1) {
-                EK_DSP_TILE_2X2(a0, b0, a1, b1, wa, c, K);
-                wa += 4;
-                c += 8;
-            }
-            groups >>= 1;
-            if (groups) {
-                /* GCC 12 spills and splits the LDRDs of this loop: assembly, 2 groups per trip. */
-                const int8_t *wend = wa + 8 * groups;
-                uint32_t t0, t1, t2, t3, t4, t5;
-                __asm__ volatile(
-                    "1:\n" EK_DSP_TILE_ASM EK_DSP_TILE_ASM
-                    "cmp %[wa], %[wend]\n"
-                    "bne 1b\n"
-                    : [a0] "+r"(a0), [b0] "+r"(b0), [a1] "+r"(a1), [b1] "+r"(b1), [wa] "+r"(wa), [c] "+r"(c),
-                      [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2), [t3] "=&r"(t3), [t4] "=&r"(t4),
-                      [t5] "=&r"(t5)
-                    : [k] "r"(K), [wend] "r"(wend)
-                    : "memory", "cc");
-            }
-            for (int32_t j = 0; j < K - k4; j++) {
-                const int32_t wav = wa[j], wbv = wa[K + j];
-                a0 += wav * tail0[j];
-                b0 += wbv * tail0[j];
-                a1 += wav * tail1[j];
-                b1 += wbv * tail1[j];
-            }
-            EK_DSP_STORE(out0[oc], a0, oc);
-            EK_DSP_STORE(out0[oc + 1], b0, oc + 1);
-            EK_DSP_STORE(out1[oc], a1, oc);
-            EK_DSP_STORE(out1[oc + 1], b1, oc + 1);
+                               const int16_t *col, int32_t n, int8_t *out) {
+    const int32_t k4 = K & ~3, groups = k4 >> 2, tail = K - k4;
+    const int16_t *tails = col + EK_DSP_GSTRIDE * groups;
+    const int32_t out_c = p->out_c;
+    for (int32_t oc = 0; oc < out_c; oc++) {
+        const int8_t *wa = weights + (size_t)oc * K;
+        const int16_t *c = col;
+        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
+        uint32_t tw, tt, x0, x1;
+        if (groups & 1) {
+            __asm__ volatile(EK_DSP_TILE_ASM EK_DSP_TILE_OPERANDS : : "memory");
         }
-        if (oc < p->out_c) {  /* odd last channel, two pixels */
-            const int8_t *w = weights + (size_t)oc * K;
-            int32_t a0 = bias ? bias[oc] : 0, a1 = a0;
-            const uint32_t *c = (const uint32_t *)col;
-            for (int32_t k = 0; k < k4; k += 4, c += 4) {
-                const uint32_t v = ek_ld32(w + k);
-                const uint32_t w02 = ek_sxtb16(v), w13 = ek_sxtb16_ror8(v);
-                a0 = ek_smlad(w02, c[0], a0);
-                a0 = ek_smlad(w13, c[1], a0);
-                a1 = ek_smlad(w02, c[2], a1);
-                a1 = ek_smlad(w13, c[3], a1);
-            }
-            for (int32_t j = 0; j < K - k4; j++) {
-                a0 += w[k4 + j] * tail0[j];
-                a1 += w[k4 + j] * tail1[j];
-            }
-            EK_DSP_STORE(out0[oc], a0, oc);
-            EK_DSP_STORE(out1[oc], a1, oc);
+        if (groups >> 1) {
+            const int8_t *wend = wa + 8 * (groups >> 1);
+            __asm__ volatile("1:\n" EK_DSP_TILE_ASM EK_DSP_TILE_ASM
+                             "cmp %[wa], %[wend]\n"
+                             "bne 1b\n" EK_DSP_TILE_OPERANDS
+                             : [wend] "r"(wend)
+                             : "memory", "cc");
         }
-        return;
-    }
-    for (; oc < p->out_c; oc++) {  /* a lone last pixel */
-        const int32_t a0 = ek_dsp_dot_row(weights + (size_t)oc * K, col, K, bias ? bias[oc] : 0);
-        EK_DSP_STORE(out0[oc], a0, oc);
+        for (int32_t j = 0; j < tail; j++) {
+            const int32_t wv = wa[j];
+            a0 += wv * tails[j];
+            a1 += wv * tails[4 + j];
+            a2 += wv * tails[8 + j];
+            a3 += wv * tails[12 + j];
+            a4 += wv * tails[16 + j];
+            a5 += wv * tails[20 + j];
+        }
+        const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], s = shift[oc];
+        const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+        int8_t *y = out + oc;
+        if (s <= -2) {
+            /* ek_requant_dsp's fast case, with the per-channel constants hoisted */
+            const int32_t u = -1 - s, r = 1 << (u - 1);
+#define EK_DSP_OUT(q, aq)                                                              \
+            if (n > q) {                                                               \
+                int32_t h_;                                                            \
+                __asm__("smmul %0, %1, %2" : "=r"(h_) : "r"(aq + b), "r"(m));          \
+                y[(size_t)q * out_c] = (int8_t)ek_clamp(((h_ + r) >> u) + zp, lo, hi); \
+            }
+            EK_DSP_OUT(0, a0);
+            EK_DSP_OUT(1, a1);
+            EK_DSP_OUT(2, a2);
+            EK_DSP_OUT(3, a3);
+            EK_DSP_OUT(4, a4);
+            EK_DSP_OUT(5, a5);
+#undef EK_DSP_OUT
+            continue;
+        }
+#define EK_DSP_OUT(q, aq) \
+        if (n > q) y[(size_t)q * out_c] = ek_output_stage(aq + b, m, s, zp, lo, hi)
+        EK_DSP_OUT(0, a0);
+        EK_DSP_OUT(1, a1);
+        EK_DSP_OUT(2, a2);
+        EK_DSP_OUT(3, a3);
+        EK_DSP_OUT(4, a4);
+        EK_DSP_OUT(5, a5);
+#undef EK_DSP_OUT
     }
 }
 #endif

@@ -118,12 +118,12 @@ EK_S8_DECLARE(mve)
 /* Scratch sizes (bytes, a multiple of 16) that cover every variant. */
 static inline size_t ek_conv2d_s8_scratch_bytes(const ek_conv_s8_params_t *p) {
     size_t k = (size_t)p->k_h * p->k_w * p->in_c;
-    size_t dsp = 2 * (k + 4) * sizeof(int16_t);                 /* 2 int16 columns */
+    size_t dsp = 6 * (k + 4) * sizeof(int16_t);                 /* 6 int16 columns */
     size_t mve = 4 * EK_ALIGN16(k);                                /* 4 int8 columns  */
     return EK_ALIGN16(dsp > mve ? dsp : mve);
 }
 static inline size_t ek_conv1x1_s8_scratch_bytes(const ek_conv_s8_params_t *p) {
-    return EK_ALIGN16(2 * ((size_t)p->in_c + 4) * sizeof(int16_t));
+    return EK_ALIGN16(6 * ((size_t)p->in_c + 4) * sizeof(int16_t));
 }
 static inline size_t ek_fc_s8_scratch_bytes(const ek_fc_s8_params_t *p) {
     return EK_ALIGN16((((size_t)p->in_features + 1) & ~(size_t)1) * sizeof(int16_t));
