@@ -97,6 +97,8 @@ def _normalize_attrs(node, op, attrs, opset):
         if od:
             attrs["output_dtype_ir"] = elem_dtype(od, f"node {node}: QuantizeLinear output_dtype")
     if op == "Constant":
+        if any(k in attrs for k in ("value_string", "value_strings")):
+            raise UnsupportedDtypeError(f"node {node}: Constant of strings is not supported")
         for k in ("value_float", "value_int"):
             if k in attrs:
                 attrs["value"] = np.array(attrs.pop(k), dtype=np.float32 if k == "value_float" else np.int64)

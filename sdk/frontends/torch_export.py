@@ -26,7 +26,8 @@ def export_torch(module, example_inputs):
     if example_inputs is None:
         raise ModelError(f"torch module {type(module).__name__}: example_inputs is required "
                          f"(a tensor or a tuple of tensors with the input shapes)")
-    args = example_inputs if isinstance(example_inputs, tuple) else (example_inputs,)
+    args = tuple(example_inputs) if isinstance(example_inputs, (tuple, list)) else (example_inputs,)
+    args = tuple(torch.from_numpy(a) if type(a).__module__ == "numpy" else a for a in args)
     for i, a in enumerate(args):
         if not isinstance(a, torch.Tensor):
             raise ModelError(f"torch module {type(module).__name__}: example input {i} is a "
