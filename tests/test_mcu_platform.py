@@ -6,7 +6,7 @@ import textwrap
 import pytest
 
 from conftest import require_tools
-from edgesdk.errors import BoardError, FitError, ToolMissingError
+from edgesdk.errors import BoardError, EdgeError, FitError, ToolMissingError
 from edgesdk.package import arm
 
 BOARDS = ["mps2-an386", "mps2-an500", "mps3-an547"]
@@ -131,3 +131,28 @@ def test_non_mcu_board_is_rejected(tmp_path):
     y.write_text("name: g\ntarget: gpu\ncore: x\nrunner: host\n")
     with pytest.raises(BoardError, match="not an mcu"):
         arm.compile_firmware([], y, tmp_path / "x.elf")
+
+
+@needs_arm
+def test_compile_error_is_one_line_naming_the_file(tmp_path):
+    src = _write(tmp_path, "broken.c", "int main(void) { return undefined_thing; }\n")
+    with pytest.raises(arm.BuildError) as e:
+        arm.compile_firmware([src], "mps2-an386", tmp_path / "broken.elf")
+    msg = str(e.value)
+    assert "broken.c" in msg and "undefined_thing" in msg and "\n" not in msg
+    assert "error" in e.value.log
+
+
+def test_missing_source_and_firmware_files(tmp_path):
+    with pytest.raises(EdgeError, match="nope.c: firmware source file does not exist"):
+        arm.compile_firmware([tmp_path / "nope.c"], "mps2-an386", tmp_path / "x.elf")
+    with pytest.raises(EdgeError, match="nope.elf: firmware file does not exist"):
+        arm.run_firmware(tmp_path / "nope.elf", "mps2-an386")
+
+
+@needs_arm
+def test_firmware_that_hangs_is_killed(tmp_path):
+    src = _write(tmp_path, "hang.c", "int main(void) { for (;;) { } }\n")
+    info = arm.compile_firmware([src], "mps2-an386", tmp_path / "hang.elf")
+    res = arm.run_firmware(info.elf, "mps2-an386", timeout=2)
+    assert res.timed_out and res.exit_code is None and res.wall_s < 10

@@ -6,6 +6,7 @@
 """
 import ctypes
 import hashlib
+import os
 import shutil
 import subprocess
 import tempfile
@@ -52,11 +53,15 @@ def _native_lib(digest):
         raise ToolMissingError("gcc not found: install it with `apt-get install gcc`")
     out = _cache_dir() / f"kc_ref_{digest}.so"
     if not out.exists():
-        tmp = out.with_suffix(".tmp.so")
+        # A private temporary name: parallel test workers may build the same library.
+        fd, tmp = tempfile.mkstemp(prefix=".kc_ref_", suffix=".so", dir=out.parent)
+        os.close(fd)
+        tmp = Path(tmp)
         cmd = [cc, "-O2", "-shared", "-fPIC", "-std=gnu11", "-Wall", "-DEK_KC_ISA=ref",
                f"-I{kernels_dir() / 'include'}", f"-I{KC_DIR}", *map(str, variant_sources("ref")), "-o", str(tmp)]
         p = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if p.returncode != 0:
+            tmp.unlink(missing_ok=True)
             raise RuntimeError(f"building the native kernel checker failed:\n{p.stderr}")
         tmp.replace(out)
     lib = ctypes.CDLL(str(out))
@@ -75,8 +80,7 @@ def run_native(cases):
         params = np.asarray(c.params, np.int32)
         keep = [None if b is None else np.ascontiguousarray(b) for b in c.bufs]
         ptrs = (ctypes.c_void_p * max(1, len(keep)))(*[None if b is None else b.ctypes.data for b in keep])
-        out = np.full(c.expected.shape, 0xA5, np.uint8).view(np.uint8)
-        out = np.zeros(c.expected.nbytes, np.uint8) + 0xA5
+        out = np.full(c.expected.nbytes, 0xA5, np.uint8)  # catches unwritten outputs
         n_scratch = lib.ek_kc_scratch_bytes(OPS[c.op], params.ctypes.data)
         scratch = np.zeros(n_scratch + 16, np.uint8)
         sp = scratch.ctypes.data + (-scratch.ctypes.data % 16)
@@ -91,9 +95,13 @@ def run_native(cases):
 
 def build_checker_firmware(isa, board, opt="-O2"):
     """The checker firmware with every kernel of variant `isa`, cached by content."""
+    from ..boards import load_board
     from ..package import arm
     srcs = variant_sources(isa)
-    fw = _cache_dir() / f"kc_{isa}_{board}_{_digest(srcs, board + opt)}.elf"
+    # Keyed by everything that goes into the image: kernels, platform, board, options.
+    key = _digest(srcs + arm.platform_sources() + [load_board(board).path, targets_dir() / "mcu" / "link.ld.in"],
+                  str(board) + opt)
+    fw = _cache_dir() / f"kc_{isa}_{Path(str(board)).stem}_{key}.elf"
     if not fw.exists():
         arm.compile_firmware([*srcs, KC_DIR / "ek_kc_main.c"], board, fw, opt=opt,
                              defines={"EK_KC_ISA": isa}, include_dirs=[KC_DIR])

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..boards import Board, load_board
-from ..errors import BoardError, DeviceError, FitError, ToolMissingError
+from ..errors import BoardError, DeviceError, EdgeError, FitError, ToolMissingError
 from ..paths import kernels_dir, runtime_dir, targets_dir
 from ..util.atomic import atomic_path
 
@@ -127,13 +127,22 @@ def linker_script(board, stack_bytes=DEFAULT_STACK, flash_size=None, ram_size=No
     return text
 
 
+class BuildError(EdgeError):
+    """C sources that do not compile or link; .log holds the compiler's full output."""
+
+    def __init__(self, message, log=""):
+        super().__init__(message)
+        self.log = log
+
+
 def _run_tool(cmd, what, cwd=None):
     p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, cwd=cwd, timeout=300)
     if p.returncode != 0:
-        # A compile error in the user's (or generated) C: show the compiler's own words.
-        msg = (p.stderr or p.stdout).strip()
-        raise FitError(f"{what} failed:\n{msg}") if "overflowed" in msg else \
-            RuntimeError(f"{what} failed ({' '.join(map(str, cmd[:1]))}):\n{msg}")
+        # One line naming the file and the compiler's first error; the whole log on .log.
+        log = (p.stderr or p.stdout).strip()
+        first = next((ln for ln in log.splitlines() if " error:" in ln or "undefined reference" in ln),
+                     log.splitlines()[-1] if log else "")
+        raise BuildError(f"{what} failed: {first.strip()}", log)
     return p
 
 
@@ -167,7 +176,7 @@ def compile_firmware(sources, board, out_elf, defines=None, include_dirs=None, o
     sources = [Path(s) for s in sources]
     for s in sources:
         if not s.is_file():
-            raise FileNotFoundError(f"firmware source {s} does not exist")
+            raise EdgeError(f"{s}: firmware source file does not exist")
     all_sources = (platform_sources() if with_platform else []) + sources
     defs = board_defines(b) if with_platform else {}
     defs.update(defines or {})
@@ -229,7 +238,7 @@ def run_firmware(elf, board, timeout=60, stdin_bytes=None, cwd=None, extra_args=
     """
     elf = Path(elf)
     if not elf.is_file():
-        raise FileNotFoundError(f"firmware {elf} does not exist")
+        raise EdgeError(f"{elf}: firmware file does not exist")
     cmd = qemu_command(board, elf) + [str(a) for a in (extra_args or [])]
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
