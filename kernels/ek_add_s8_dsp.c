@@ -1,30 +1,62 @@
-/* int8 QAdd for Cortex-M DSP.  The cost is the three 64-bit single-rounding requants
- * per element (SMULL-based), which SIMD cannot shorten; this variant loads 4 elements
- * per word and splits them with SXTB16, and is otherwise the reference arithmetic. */
+/* int8 QAdd for Cortex-M DSP.  The cost is the three single-rounding requants per
+ * element; each is done exactly with one SMMUL/SMMULR and a shift (ek_arm_dsp.h)
+ * instead of a 64-bit multiply-add-shift.  The inputs' requants never overflow the
+ * pre-shift (|x - zp| <= 255, left_shift + shift + 1 <= 22), so their path is chosen
+ * once per call. */
 #include "ek_arm_dsp.h"
 
-EK_INLINE int8_t add1(const ek_add_s8_params_t *p, int32_t a, int32_t b) {
-    const int32_t ra = ek_requant((a + p->a_offset) * (1 << p->left_shift), p->a_multiplier, p->a_shift);
-    const int32_t rb = ek_requant((b + p->b_offset) * (1 << p->left_shift), p->b_multiplier, p->b_shift);
-    return ek_output_stage(ra + rb, p->out_multiplier, p->out_shift, p->output_offset, p->act_min, p->act_max);
+EK_INLINE int32_t smmulr(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+EK_INLINE int32_t smmul(int32_t a, int32_t b) {
+    int32_t r;
+    __asm__("smmul %0, %1, %2" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+/* requant((x + off) << ls, m, s) for |x + off| <= 255: pre = left shift applied to
+ * (x + off); rnd/u the rounding of the shift <= -2 case (u = 0: the SMMULR case). */
+typedef struct {
+    int32_t off, pre, m, rnd, u;
+} in_rq_t;
+
+static in_rq_t in_rq(int32_t off, int32_t ls, int32_t m, int32_t s) {
+    in_rq_t r = {off, ls, m, 0, 0};
+    if (s >= -1) {
+        r.pre = ls + s + 1;
+    } else {
+        r.u = -1 - s;
+        r.rnd = 1 << (r.u - 1);
+    }
+    return r;
+}
+
+EK_INLINE int32_t apply_in(const in_rq_t *q, int32_t x) {
+    const int32_t v = (x + q->off) * (1 << q->pre);
+    return q->u ? (smmul(v, q->m) + q->rnd) >> q->u : smmulr(v, q->m);
 }
 
 EK_NOIPA void ek_add_s8_dsp(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b,
                             int8_t *output, int32_t n) {
-    int32_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        const uint32_t va = ek_ld32(a + i), vb = ek_ld32(b + i);
-        const uint32_t a02 = ek_sxtb16(va), a13 = ek_sxtb16_ror8(va);
-        const uint32_t b02 = ek_sxtb16(vb), b13 = ek_sxtb16_ror8(vb);
-        const int8_t y0 = add1(p, (int16_t)a02, (int16_t)b02);
-        const int8_t y1 = add1(p, (int16_t)a13, (int16_t)b13);
-        const int8_t y2 = add1(p, (int16_t)(a02 >> 16), (int16_t)(b02 >> 16));
-        const int8_t y3 = add1(p, (int16_t)(a13 >> 16), (int16_t)(b13 >> 16));
-        /* written after all 4 reads: out may alias a or b */
-        output[i] = y0;
-        output[i + 1] = y1;
-        output[i + 2] = y2;
-        output[i + 3] = y3;
+    const int32_t ls = p->left_shift;
+    if (ls + (p->a_shift > p->b_shift ? p->a_shift : p->b_shift) + 1 > 22) {
+        /* not the QAdd constants of the doc: the generic exact path */
+        for (int32_t i = 0; i < n; i++) {
+            const int32_t ra = ek_requant((a[i] + p->a_offset) * (1 << ls), p->a_multiplier, p->a_shift);
+            const int32_t rb = ek_requant((b[i] + p->b_offset) * (1 << ls), p->b_multiplier, p->b_shift);
+            output[i] = ek_output_stage(ra + rb, p->out_multiplier, p->out_shift, p->output_offset, p->act_min,
+                                        p->act_max);
+        }
+        return;
     }
-    for (; i < n; i++) output[i] = add1(p, a[i], b[i]);
+    const in_rq_t qa = in_rq(p->a_offset, ls, p->a_multiplier, p->a_shift);
+    const in_rq_t qb = in_rq(p->b_offset, ls, p->b_multiplier, p->b_shift);
+    const int32_t om = p->out_multiplier, os = p->out_shift, zp = p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t i = 0; i < n; i++) {
+        const int32_t sum = apply_in(&qa, a[i]) + apply_in(&qb, b[i]);
+        output[i] = (int8_t)ek_clamp(ek_requant_dsp(sum, om, os) + zp, lo, hi);
+    }
 }

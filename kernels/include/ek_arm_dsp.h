@@ -42,17 +42,24 @@ EK_INLINE int32_t ek_smlad(uint32_t a, uint32_t b, int32_t acc) {
 }
 EK_INLINE uint32_t ek_sadd16(uint32_t a, uint32_t b) { return (uint32_t)__sadd16((int32_t)a, (int32_t)b); }
 
-/* ek_requant, faster for the usual shift <= -2 (t = 31 - shift >= 33):
- *   floor((P + 2^(t-1)) / 2^t) == (floor(P / 2^32) + 2^(u-1)) >> u,  u = t - 32,
- * and floor(P / 2^32) is one SMMUL.  |floor(P / 2^32)| <= 2^30: the add cannot overflow. */
+/* ek_requant, bit for bit, in a few instructions (t = 31 - shift, P = acc * mult):
+ *   shift <= -2 (t >= 33): floor((P + 2^(t-1)) / 2^t) == (floor(P / 2^32) + 2^(u-1)) >> u,
+ *     u = t - 32, and floor(P / 2^32) is one SMMUL (|.| <= 2^30: the add cannot overflow);
+ *   shift >= -1 (t <= 32): if acc << (shift + 1) fits int32, SMMULR of it is exactly
+ *     floor((P * 2^k + 2^31) / 2^32) == floor((P + 2^(t-1)) / 2^t), k = shift + 1;
+ *   otherwise the 64-bit reference. */
 EK_INLINE int32_t ek_requant_dsp(int32_t acc, int32_t mult, int32_t shift) {
+    int32_t r;
     if (shift <= -2) {
-        int32_t hi;
         const int32_t u = -1 - shift;
-        __asm__("smmul %0, %1, %2" : "=r"(hi) : "r"(acc), "r"(mult));
-        return (hi + (1 << (u - 1))) >> u;
+        __asm__("smmul %0, %1, %2" : "=r"(r) : "r"(acc), "r"(mult));
+        return (r + (1 << (u - 1))) >> u;
     }
-    return ek_requant(acc, mult, shift);
+    const int32_t k = shift + 1;
+    const int32_t up = (int32_t)((uint32_t)acc << k);
+    if ((up >> k) != acc) return ek_requant(acc, mult, shift);
+    __asm__("smmulr %0, %1, %2" : "=r"(r) : "r"(up), "r"(mult));
+    return r;
 }
 EK_INLINE int8_t ek_output_stage_dsp(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset,
                                      int32_t act_min, int32_t act_max) {
