@@ -82,7 +82,12 @@ firmware.elf: $(SRCS)
 
 
 def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=None, selftest_input=None,
-              timeout=300):
+              timeout=300, extra_c=None, extra_sources=(), extra_files=None, train=None):
+    """Build `graph` (integer) for an mcu `board` into `out_dir`.
+
+    extra_c {file name: C text} and extra_sources [paths] are compiled into firmware.elf
+    (the on-device training runtime uses this); `train` is recorded in the manifest.
+    """
     from .analysis import analyze
     from .codegen.mcu import emit_model, c_array
     from .ir import save
@@ -117,8 +122,14 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
             for p in [*(kernels_dir() / "include").glob("*.h"), *(runtime_dir() / "include").glob("*.h"),
                       *(runtime_dir() / "platform").glob("*.h"), *(runtime_dir() / "hil").glob("*.h")]:
                 shutil.copy2(p, src / "include" / p.name)
-            for p in [*_hil_sources(), *(runtime_dir() / "platform").glob("*.c"), targets_dir() / "mcu" / "startup.c"]:
+            for p in [*_hil_sources(), *(runtime_dir() / "platform").glob("*.c"), targets_dir() / "mcu" / "startup.c",
+                      *extra_sources]:
                 shutil.copy2(p, src / "runtime" / p.name)
+            for p in {q.parent for q in extra_sources}:
+                for h in p.glob("*.h"):
+                    shutil.copy2(h, src / "include" / h.name)
+            for name, text in (extra_c or {}).items():
+                (src / name).write_text(text)
             (src / "link.ld").write_text(arm.linker_script(board))
             (src / "Makefile").write_text(_c_project_makefile(board, kfiles))
             sample_q = quantize_sample(graph, selftest_input)
@@ -133,7 +144,9 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
         ksrc = [src / "kernels" / p.name for p in kfiles]
         inc = [src / "include"]
         with progress.stage("compile firmware") as s:
-            fw = arm.compile_firmware([src / "model.c", *ksrc, *[src / "runtime" / p.name for p in _hil_sources()]],
+            fw = arm.compile_firmware([src / "model.c", *ksrc, *[src / "runtime" / p.name for p in _hil_sources()],
+                                       *[src / "runtime" / p.name for p in extra_sources],
+                                       *[src / name for name in (extra_c or {})]],
                                       board, tmp / "firmware.elf", include_dirs=inc)
             s.result = f"flash {fw.flash_bytes} B, RAM {fw.ram_bytes} B"
         with progress.stage("compile selftest") as s:
@@ -189,11 +202,11 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
                     "build_id": build_id, "model_hash": mhash, "image": "firmware.elf", "selftest_image": "selftest.elf",
                     "kernels": sorted({L.isa for L in prog.layers}),
                     "inputs": [io_entry(e) for e in prog.inputs], "outputs": [io_entry(e) for e in prog.outputs],
-                    "layers": layers, "summary": summary, "train": None}
+                    "layers": layers, "summary": summary, "train": train}
         text = format_summary(manifest)
         files = {"model.edg": tmp / "model.edg", "firmware.elf": tmp / "firmware.elf",
                  "selftest.elf": tmp / "selftest.elf", f"boards/{board.path.name}": board.path,
-                 "summary.txt": text}
+                 "summary.txt": text, **(extra_files or {})}
         for p in src.rglob("*"):
             if p.is_file():
                 files[str(Path("src") / p.relative_to(src))] = p

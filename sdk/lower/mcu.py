@@ -298,7 +298,9 @@ def lower_mcu(graph, board, kernels="auto"):
         for n in names:
             r = root(n)
             t = graph.tensors[n]
-            out.append((n, r, tuple(t.shape), layouts.get(r, ""), t.quant or graph.tensors[r].quant))
+            # A flattened 1x1 map has the same bytes in NHWC and NCHW: its layout is flat.
+            layout = layouts.get(r, "") if len(t.shape) == 4 else ""
+            out.append((n, r, tuple(t.shape), layout, t.quant or graph.tensors[r].quant))
         return out
 
     prog = McuProgram(graph, board, layers, io(graph.inputs), io(graph.outputs), dict(plan.offsets), sizes,

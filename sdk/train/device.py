@@ -1,0 +1,184 @@
+"""Fine-tune a deployed model on the device: the host streams labelled samples over the
+rig (edgesdk.hil), the device trains its head and reports loss and accuracy."""
+import json
+import struct
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DataError, DeviceError, EdgeError
+
+# runtime/train/ek_train.h
+CONFIG, SAMPLE, APPLY, EVAL, CHECKPOINT, STATUS, RESET_WEIGHTS, TORN_CHECKPOINT = range(1, 9)
+_ERRORS = {1: "label out of range", 2: "sample of the wrong size", 3: "malformed arguments",
+           4: "unknown training command", 5: "the model failed to run", 6: "no samples accumulated"}
+
+
+@dataclass
+class FinetuneResult:
+    history: list = field(default_factory=list)  # per epoch: loss, train_acc, test_acc, seconds
+    before_acc: float = None
+    after_acc: float = None
+    instructions_per_sample: float = None
+    train_bytes: int = 0
+    status: dict = field(default_factory=dict)
+
+
+class DeviceTrainer:
+    """The training sub-protocol (EK_TRAIN_* in the TRAIN_STEP payload) on a connected Device."""
+
+    def __init__(self, device, manifest):
+        self.dev = device
+        self.client = getattr(device, "client", device)
+        self.manifest = manifest
+        t = manifest.get("train")
+        if not t:
+            raise EdgeError(f"build {manifest.get('build_id')} has no trainable layers "
+                            f"(build it with `edgesdk build ... --train-last K`)")
+        self.train = t
+        inp = manifest["inputs"][0]
+        self.input_shape = tuple(inp["shape"])
+        self.input_layout = inp.get("layout", "")
+        self.scale = float(inp["quant"]["scale"][0])
+        self.zp = int(inp["quant"]["zero_point"][0])
+        self.n_classes = int(t["n_classes"])
+
+    def _call(self, payload, what):
+        r = self.client.train_step(payload)
+        if not r:
+            raise DeviceError(f"{what}: empty reply from the device")
+        if r[0] != 0:
+            raise DataError(f"{what}: the device refused it: {_ERRORS.get(r[0], f'error {r[0]}')}")
+        return r[1:]
+
+    def device_bytes(self, x):
+        """Float NCHW sample(s) -> the int8 bytes of the device's input buffer."""
+        x = np.asarray(x, np.float32)
+        want = self.input_shape[1:]
+        if x.shape[-len(want):] != tuple(want):
+            raise DataError(f"samples have shape {x.shape[1:] if x.ndim > len(want) else x.shape}, "
+                            f"the model takes {tuple(want)}")
+        q = np.clip(np.rint(x / self.scale) + self.zp, -128, 127).astype(np.int8).reshape(self.input_shape)
+        if self.input_layout == "NHWC":
+            q = q.transpose(0, 2, 3, 1)
+        return np.ascontiguousarray(q).tobytes()
+
+    def _check_label(self, label):
+        if not 0 <= int(label) < self.n_classes:
+            raise DataError(f"label {int(label)} is out of range: the trainable head has {self.n_classes} classes "
+                            f"(0..{self.n_classes - 1})")
+
+    def configure(self, lr, momentum=0.9, weight_decay=0.0, bias_only=False):
+        self._call(struct.pack("<BfffB", CONFIG, lr, momentum, weight_decay, int(bias_only)), "CONFIG")
+
+    def sample(self, x, label, train=True):
+        self._check_label(label)
+        body = struct.pack("<BHB", SAMPLE if train else EVAL, int(label), 1) + self.device_bytes(x)
+        r = self._call(body, "SAMPLE" if train else "EVAL")
+        loss, pred, cost = struct.unpack_from("<fBI", r)
+        self.last_cost = cost
+        return loss, pred
+
+    def apply(self):
+        n, cost = struct.unpack_from("<II", self._call(bytes([APPLY]), "APPLY"))
+        self.last_cost = cost
+        return n
+
+    def checkpoint(self, torn=False):
+        return struct.unpack_from("<I", self._call(bytes([TORN_CHECKPOINT if torn else CHECKPOINT]),
+                                                   "CHECKPOINT"))[0]
+
+    def status(self):
+        restored, train_bytes, param_floats, seen = struct.unpack_from("<IIII", self._call(bytes([STATUS]), "STATUS"))
+        return {"restored_checkpoint": restored, "train_bytes": train_bytes, "param_floats": param_floats,
+                "samples_seen": seen}
+
+    def reset_weights(self):
+        self._call(bytes([RESET_WEIGHTS]), "RESET_WEIGHTS")
+
+    def weights(self):
+        """The head's parameters as [(w [out, in], b [out])] read back from the device."""
+        raw = np.frombuffer(self.client.get_weights(), np.float32)
+        out, pos = [], 0
+        for L in self.train["layers"]:
+            nw = L["in"] * L["out"]
+            out.append((raw[pos:pos + nw].reshape(L["out"], L["in"]).copy(), raw[pos + nw:pos + nw + L["out"]].copy()))
+            pos += nw + L["out"]
+        return out
+
+    def evaluate(self, x, y):
+        correct, loss = 0, 0.0
+        for i in range(len(x)):
+            lo, pred = self.sample(x[i:i + 1], int(y[i]), train=False)
+            correct += int(pred == int(y[i]))
+            loss += lo
+        return correct / max(1, len(x)), loss / max(1, len(x))
+
+
+def check_data(x, y, n_classes):
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) == 0:
+        raise DataError("the training set is empty")
+    if len(x) != len(y):
+        raise DataError(f"{len(x)} samples but {len(y)} labels")
+    bad = y[(y < 0) | (y >= n_classes)]
+    if bad.size:
+        raise DataError(f"label {int(bad[0])} is out of range: the trainable head has {n_classes} classes "
+                        f"(0..{n_classes - 1})")
+    return x, y.astype(np.int64)
+
+
+def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0,
+             x_test=None, y_test=None, board=None, seed=0, progress=True, checkpoint_every_epoch=True):
+    """Fine-tune the head of `build_dir` on (x, y) on its board/emulator; returns FinetuneResult."""
+    from ..hil import open_device
+    build_dir = Path(build_dir)
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    if not manifest.get("train"):
+        raise EdgeError(f"{build_dir}: this build has no trainable layers (build it with --train-last K)")
+    x, y = check_data(x, y, int(manifest["train"]["n_classes"]))
+    rng = np.random.default_rng(seed)
+    res = FinetuneResult(train_bytes=int(manifest["train"]["train_bytes"]))
+    with open_device(build_dir, board=board) as dev:
+        tr = DeviceTrainer(dev, manifest)
+        tr.device_bytes(x[:1])  # shape check before anything runs
+        tr.configure(lr, momentum, weight_decay, manifest["train"]["mode"] == "bias")
+        if x_test is not None:
+            res.before_acc, _ = tr.evaluate(x_test, y_test)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+            bar = tqdm(total=epochs * len(x), desc="finetune on device", unit="sample", leave=False)
+        for ep in range(epochs):
+            t0 = time.monotonic()
+            order = rng.permutation(len(x))
+            losses, correct, cost = [], 0, 0
+            for i in range(0, len(x), batch_size):
+                for j in order[i:i + batch_size]:
+                    lo, pred = tr.sample(x[j:j + 1], int(y[j]))
+                    cost += tr.last_cost
+                    losses.append(lo)
+                    correct += int(pred == y[j])
+                    if bar is not None:
+                        bar.update(1)
+                tr.apply()
+                cost += tr.last_cost
+            if res.instructions_per_sample is None:
+                res.instructions_per_sample = cost / len(x)
+            rec = {"epoch": ep + 1, "loss": float(np.mean(losses)), "train_acc": correct / len(x),
+                   "seconds": round(time.monotonic() - t0, 2)}
+            if checkpoint_every_epoch:
+                rec["checkpoint"] = tr.checkpoint()
+            if x_test is not None:
+                rec["test_acc"], rec["test_loss"] = tr.evaluate(x_test, y_test)
+            res.history.append(rec)
+            if bar is not None:
+                bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec.get('test_acc', rec['train_acc']):.3f}")
+        if bar is not None:
+            bar.close()
+        res.after_acc = res.history[-1].get("test_acc") if res.history else None
+        res.status = tr.status()
+        res.weights = tr.weights()
+    return res
