@@ -46,16 +46,43 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
         }
         return;
     }
-    int32_t k = 0;
+    /* in_c % 4 != 0 (e.g. an RGB input): fill in natural order, jumping to the next
+     * group slot every 4 values, then swap the middle two of every whole group. */
+    int16_t *dst = col;
+    int32_t phase = 0;
+#define PUT(v)                   \
+    do {                         \
+        dst[phase] = (int16_t)(v); \
+        if (++phase == 4) {      \
+            phase = 0;           \
+            dst += stride;       \
+        }                        \
+    } while (0)
+    int32_t kx0 = 0, kx1 = kw;
+    while (kx0 < kw && ix0 + kx0 * dw < 0) kx0++;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= in_w) kx1--;
     for (int32_t ky = 0; ky < p->k_h; ky++) {
         const int32_t iy = iy0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < kw; kx++) {
-            const int32_t ix = ix0 + kx * dw;
-            const int valid = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w;
-            const int8_t *x = input + ((size_t)iy * in_w + ix) * ic;
-            for (int32_t c = 0; c < ic; c++, k++)
-                col[ek_dsp_col_index(k, k4, stride)] = valid ? (int16_t)(x[c] + off) : 0;
+        if (iy < 0 || iy >= in_h || kx1 <= kx0) {
+            for (int32_t e = kw * ic; e > 0; e--) PUT(0);
+            continue;
         }
+        for (int32_t e = kx0 * ic; e > 0; e--) PUT(0);
+        const int8_t *x = input + ((size_t)iy * in_w + ix0 + kx0 * dw) * ic;
+        if (dw == 1) {
+            for (int32_t e = 0, ne = (kx1 - kx0) * ic; e < ne; e++) PUT(x[e] + off);
+        } else {
+            for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic)
+                for (int32_t c = 0; c < ic; c++) PUT(x[c] + off);
+        }
+        for (int32_t e = (kw - kx1) * ic; e > 0; e--) PUT(0);
+    }
+#undef PUT
+    for (int32_t g = 0; g < (k4 >> 2); g++) {
+        int16_t *q = col + g * stride;
+        const int16_t t = q[1];
+        q[1] = q[2];
+        q[2] = t;
     }
 }
 
