@@ -118,7 +118,7 @@ def _gpu_paths(graph, api, dtype, fp16):
     return paths
 
 
-def lower(graph, api, dtype, fp16=False, force_tvm=False, arch="sm_87"):
+def lower(graph, api, dtype, fp16=False, force_tvm=False, arch="sm_87", device_type="gpu"):
     """-> (plan dict without file names, tvm source, consts). force_tvm: every layer on TVM."""
     from .codegen.tvm_gpu import lower_graph
     from .gpu.hand_lower import lower_hand
@@ -143,7 +143,7 @@ def lower(graph, api, dtype, fp16=False, force_tvm=False, arch="sm_87"):
             launches = tvm_launches(tl, api)
             impl = "tvm:" + "+".join(s["func"] for s in tl["steps"])
         else:
-            h = lower_hand(graph, n, paths[n.name], api)
+            h = lower_hand(graph, n, paths[n.name], api, device_type)
             launches = h["launches"]
             consts.update(h["consts"])
             for cname, arr in h["consts"].items():
@@ -200,7 +200,8 @@ def build(graph, board, out_dir, gpu_api=None, dtype=None, calib=None, check=Tru
     check_request(graph, board, gpu_api, dtype)
     run_graph = _to_f16(graph) if dtype == "f16" else graph
 
-    plan, tvm_source, consts = lower(run_graph, gpu_api, dtype, fp16=fp16, arch=arch)
+    plan, tvm_source, consts = lower(run_graph, gpu_api, dtype, fp16=fp16, arch=arch,
+                                     device_type=board.extra.get("device_type", "gpu"))
     files = {}
     hand, header = _hand_programs(plan, gpu_api)
     ext = "cl" if gpu_api == "opencl" else "cu"

@@ -41,8 +41,10 @@ def test_pocl_int8_build_folder_runs_bit_exact(graphs, tmp_path):
     assert by["/c1/Conv"]["macs"] == 8 * 8 * 8 * 3 * 3 * 3
     assert by["/c1/Conv"]["flops"] == 2 * by["/c1/Conv"]["macs"]
     assert by["/c1/Conv"]["bytes"] == 3 * 16 * 16 + 8 * 27 + 8 * 4 + 8 * 8 * 8
-    # GEMM rows = 64 output pixels -> 2 tiles of 32 rows; 8 channels -> 1 tile; 8x8 work-items per tile
-    assert by["/c1/Conv"]["launches"][1]["global"] == [8, 16] and by["/c1/Conv"]["launches"][1]["local"] == [8, 8]
+    # pocl is a CPU device: the vector GEMM, 2 rows x 4 channels per work-item, over
+    # 64 output pixels (rows) x 8 channels -> 32 x 2 work-items
+    gemm = by["/c1/Conv"]["launches"][1]
+    assert gemm["kernel"] == "ek_gemm_s8_ocl_vec" and gemm["global"] == [32, 2] and gemm["local"] is None
     assert s["hand_layers"] == 4 and s["tvm_layers"] == 3
     assert s["check"]["bit_exact"] is True
     # the folder alone is enough to run: a fresh runner from disk, a new input

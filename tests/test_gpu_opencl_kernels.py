@@ -14,9 +14,9 @@ from gpu_helpers import rand_requant, requires_opencl
 pytestmark = [pytest.mark.opencl, requires_opencl]
 
 
-@pytest.mark.parametrize("ref", [False, True])
-@pytest.mark.parametrize("n,m,k", [(1, 10, 64), (37, 45, 70), (64, 32, 33), (5, 129, 17)])
-def test_gemm_s8_bit_exact(n, m, k, ref):
+@pytest.mark.parametrize("variant", ["tiled", "vec", "ref"])
+@pytest.mark.parametrize("n,m,k", [(1, 10, 64), (37, 45, 70), (64, 32, 33), (5, 129, 17), (3, 7, 9), (2, 5, 8)])
+def test_gemm_s8_bit_exact(n, m, k, variant):
     from edgesdk.gpu.ocl_kernels import gemm_s8
     rng = np.random.default_rng(n * 1000 + m + k)
     x = rng.integers(-128, 128, (n, k), dtype=np.int8)
@@ -24,12 +24,13 @@ def test_gemm_s8_bit_exact(n, m, k, ref):
     b = rng.integers(-20000, 20000, m).astype(np.int32)
     mult, shift = rand_requant(rng, m)
     want = qgemm(x, w, b, 5, -3, mult, shift, -128, 127)
-    got = gemm_s8(x, w, b, 5, -3, mult, shift, ref=ref)
+    got = gemm_s8(x, w, b, 5, -3, mult, shift, variant=variant)
     assert np.unique(want).size > min(20, want.size // 2)  # the output stage really varies, not saturated
     np.testing.assert_array_equal(got, want)
 
 
-def test_gemm_s8_relu_clamp_and_extreme_zero_points():
+@pytest.mark.parametrize("variant", ["tiled", "vec"])
+def test_gemm_s8_relu_clamp_and_extreme_zero_points(variant):
     from edgesdk.gpu.ocl_kernels import gemm_s8
     rng = np.random.default_rng(7)
     x = rng.integers(-128, 128, (9, 300), dtype=np.int8)
@@ -37,7 +38,7 @@ def test_gemm_s8_relu_clamp_and_extreme_zero_points():
     mult, shift = rand_requant(rng, 20, -12, -9)
     for x_zp, y_zp, lo, hi in [(-128, -128, -128, 127), (127, 10, 10, 127), (0, 0, 0, 60)]:
         want = qgemm(x, w, None, x_zp, y_zp, mult, shift, lo, hi)
-        np.testing.assert_array_equal(gemm_s8(x, w, None, x_zp, y_zp, mult, shift, lo, hi), want)
+        np.testing.assert_array_equal(gemm_s8(x, w, None, x_zp, y_zp, mult, shift, lo, hi, variant=variant), want)
 
 
 CONV_CASES = [
@@ -51,9 +52,9 @@ CONV_CASES = [
 ]
 
 
-@pytest.mark.parametrize("ref", [False, True])
+@pytest.mark.parametrize("variant", ["tiled", "vec", "ref"])
 @pytest.mark.parametrize("xs,ws,group,strides,pads,dil", CONV_CASES)
-def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, ref):
+def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, variant):
     from edgesdk.gpu.ocl_kernels import conv2d_s8
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.integers(-128, 128, xs, dtype=np.int8)
@@ -61,7 +62,8 @@ def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, ref):
     b = rng.integers(-3000, 3000, ws[0]).astype(np.int32)
     mult, shift = rand_requant(rng, ws[0], -9, -6)
     want = qconv2d(x, w, b, -7, 2, mult, shift, strides, pads, dil, group, -128, 127)
-    got = conv2d_s8(x, w, b, -7, 2, mult, shift, strides, pads, dil, group, ref=ref)
+    got = conv2d_s8(x, w, b, -7, 2, mult, shift, strides, pads, dil, group, ref=(variant == "ref"),
+                    variant=None if variant == "ref" else variant)
     assert np.unique(want).size > 20
     np.testing.assert_array_equal(got, want)
 

@@ -88,3 +88,68 @@ __kernel void ek_gemm_s8_ocl_ref(__global const char* x, int x_off, int ldx,
     y[y_off + n * y_rs + m * y_cs] =
         ek_output_stage(acc + bias_eff[ch], mult[ch], shift[ch], y_zp, act_min, act_max);
 }
+
+/* The CPU-shaped variant (same signature and arithmetic): no local memory and no
+ * barriers, which a CPU OpenCL (PoCL) turns into work-item loops; instead each
+ * work-item holds a 2-row x 4-channel register tile and walks K 16 bytes at a time
+ * with int16 vectors, so the inner loop is plain SIMD multiply-add (AVX2/AVX-512 or
+ * NEON). Rows/channels past the edge are clamped for loading and never stored.
+ * Launch: global (ceil(N/2), ceil(M/4)), any local size (rows on dim 0: PoCL sizes its
+ * work-groups along dim 0, and there are far more rows than channel groups). */
+#define EK_VR 2    /* rows per work-item */
+#define EK_VC 4    /* channels per work-item */
+
+__kernel void ek_gemm_s8_ocl_vec(__global const char* x, int x_off, int ldx,
+                                 __global const char* w, int w_off,
+                                 __global const int* bias_eff, __global const int* mult,
+                                 __global const int* shift, int ch_off,
+                                 __global char* y, int y_off, int y_rs, int y_cs,
+                                 int N, int M, int K, int y_zp, int act_min, int act_max)
+{
+    const int n0 = get_global_id(0) * EK_VR, m0 = get_global_id(1) * EK_VC;
+    if (m0 >= M || n0 >= N) return;
+    __global const char* xr[EK_VR];
+    __global const char* wr[EK_VC];
+    for (int i = 0; i < EK_VR; ++i) xr[i] = x + x_off + min(n0 + i, N - 1) * ldx;
+    for (int j = 0; j < EK_VC; ++j) wr[j] = w + w_off + min(m0 + j, M - 1) * K;
+    int16 acc[EK_VR][EK_VC];
+    for (int i = 0; i < EK_VR; ++i)
+        for (int j = 0; j < EK_VC; ++j) acc[i][j] = (int16)(0);
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        int16 xv[EK_VR], wv[EK_VC];
+        for (int i = 0; i < EK_VR; ++i) xv[i] = convert_int16(vload16(0, xr[i] + k));
+        for (int j = 0; j < EK_VC; ++j) wv[j] = convert_int16(vload16(0, wr[j] + k));
+        for (int i = 0; i < EK_VR; ++i)
+            for (int j = 0; j < EK_VC; ++j) acc[i][j] += xv[i] * wv[j];
+    }
+    /* K tails (small convs have K = 9, 27, ...): one 8-wide step, then scalars */
+    int8 acc8[EK_VR][EK_VC];
+    for (int i = 0; i < EK_VR; ++i)
+        for (int j = 0; j < EK_VC; ++j) acc8[i][j] = (int8)(0);
+    if (k + 8 <= K) {
+        int8 xv[EK_VR], wv[EK_VC];
+        for (int i = 0; i < EK_VR; ++i) xv[i] = convert_int8(vload8(0, xr[i] + k));
+        for (int j = 0; j < EK_VC; ++j) wv[j] = convert_int8(vload8(0, wr[j] + k));
+        for (int i = 0; i < EK_VR; ++i)
+            for (int j = 0; j < EK_VC; ++j) acc8[i][j] = xv[i] * wv[j];
+        k += 8;
+    }
+    for (int i = 0; i < EK_VR; ++i) {
+        int n = n0 + i;
+        for (int j = 0; j < EK_VC; ++j) {
+            int16 a = acc[i][j];
+            int8 s8 = a.lo + a.hi + acc8[i][j];
+            int4 s4 = s8.lo + s8.hi;
+            int2 s2 = s4.lo + s4.hi;
+            int s = s2.x + s2.y;
+            for (int kk = k; kk < K; ++kk) s += xr[i][kk] * wr[j][kk];
+            int m = m0 + j;
+            if (n < N && m < M) {
+                int ch = ch_off + m;
+                y[y_off + n * y_rs + m * y_cs] =
+                    ek_output_stage(s + bias_eff[ch], mult[ch], shift[ch], y_zp, act_min, act_max);
+            }
+        }
+    }
+}

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..ir.opdefs.conv import conv_geometry
-from .ocl_kernels import GEMM_TILE, GEMM_WG, ConvGeometry, fold_bias
+from .ocl_kernels import GEMM_S8_VARIANTS, GEMM_TILE, GEMM_WG, ConvGeometry, fold_bias, gemm_s8_launch
 
 CUDA_TILE = 64      # EK_T of ek_gemm_s8_cuda / ek_bgemm_b1_cuda
 CUDA_BLOCK = 16     # EK_B
@@ -56,10 +56,13 @@ def _requant_consts(node, m):
         int(a["x_zp"]), int(a["y_zp"]), int(a.get("act_min", -128)), int(a.get("act_max", 127))
 
 
-def lower_hand(graph, node, kernel, api):
-    """-> {"launches": [...], "consts": {name: array}, "buffers": {name: {shape, dtype}}}."""
+def lower_hand(graph, node, kernel, api, device_type="gpu"):
+    """-> {"launches": [...], "consts": {name: array}, "buffers": {name: {shape, dtype}}}.
+
+    device_type "cpu" picks the register-tiled vector GEMM (ek_gemm_s8_ocl_vec), "gpu"
+    the local-memory tiled one (ek_gemm_s8_ocl)."""
     if kernel in ("ek_gemm_s8_ocl", "ek_dwconv_s8_ocl"):
-        return _opencl_int8(graph, node, kernel)
+        return _opencl_int8(graph, node, kernel, "vec" if device_type == "cpu" else "tiled")
     if kernel == "ek_gemm_s8_cuda":
         return _cuda_int8(graph, node)
     if kernel == "ek_gemm_f16_ocl":
@@ -68,13 +71,12 @@ def lower_hand(graph, node, kernel, api):
 
 
 def _gemm_ocl_launch(x, x_off, ldx, w, w_off, beff, mult, shift, ch_off, y, y_off, y_rs, y_cs, N, M, K,
-                     y_zp, lo, hi):
-    gx = -(-M // GEMM_TILE) * GEMM_WG[0]
-    gy = -(-N // GEMM_TILE) * GEMM_WG[1]
-    return {"program": "ek_gemm_s8_ocl.cl", "kernel": "ek_gemm_s8_ocl",
+                     y_zp, lo, hi, variant):
+    gsz, lsz = gemm_s8_launch(N, M, variant)
+    return {"program": "ek_gemm_s8_ocl.cl", "kernel": GEMM_S8_VARIANTS[variant],
             "args": [x, _i(x_off), _i(ldx), w, _i(w_off), beff, mult, shift, _i(ch_off), y, _i(y_off),
                      _i(y_rs), _i(y_cs), _i(N), _i(M), _i(K), _i(y_zp), _i(lo), _i(hi)],
-            "global": [gx, gy], "local": list(GEMM_WG)}
+            "global": list(gsz), "local": None if lsz is None else list(lsz)}
 
 
 def _conv_geom(graph, node):
@@ -84,7 +86,7 @@ def _conv_geom(graph, node):
     return ConvGeometry(x.shape, w.shape, strides, pads, dil, node.attrs.get("group", 1))
 
 
-def _opencl_int8(graph, node, kernel):
+def _opencl_int8(graph, node, kernel, variant):
     name = node.name
     x, y = node.inputs[0], node.outputs[0]
     w = np.asarray(graph.tensors[node.inputs[1]].data, np.int8)
@@ -98,7 +100,7 @@ def _opencl_int8(graph, node, kernel):
         consts[f"{name}/w"] = w
         consts[f"{name}/bias_eff"] = fold_bias(w, bias, x_zp)
         launches.append(_gemm_ocl_launch(x, 0, K, f"{name}/w", 0, f"{name}/bias_eff", f"{name}/mult",
-                                         f"{name}/shift", 0, y, 0, M, 1, N, M, K, y_zp, lo, hi))
+                                         f"{name}/shift", 0, y, 0, M, 1, N, M, K, y_zp, lo, hi, variant))
         return {"launches": launches, "consts": consts, "buffers": buffers}
     g = _conv_geom(graph, node)
     if kernel == "ek_dwconv_s8_ocl":
@@ -121,10 +123,11 @@ def _opencl_int8(graph, node, kernel):
                              "args": [x, _i((n * g.C + gi * g.Cg) * g.H * g.W), _i(g.Cg), _i(g.H), _i(g.W),
                                       _i(g.kh), _i(g.kw), _i(g.sh), _i(g.sw), _i(g.ph), _i(g.pw), _i(g.dh),
                                       _i(g.dw), _i(g.OH), _i(g.OW), _i(x_zp), col],
-                             "global": [g.P, g.Kg], "local": None})
+                             "global": [g.Cg, g.P], "local": None})
             launches.append(_gemm_ocl_launch(col, 0, g.Kg, f"{name}/w", gi * g.Og * g.Kg, f"{name}/bias_eff",
                                              f"{name}/mult", f"{name}/shift", gi * g.Og, y,
-                                             (n * g.O + gi * g.Og) * g.P, 1, g.P, g.P, g.Og, g.Kg, y_zp, lo, hi))
+                                             (n * g.O + gi * g.Og) * g.P, 1, g.P, g.P, g.Og, g.Kg, y_zp, lo, hi,
+                                             variant))
     return {"launches": launches, "consts": consts, "buffers": buffers}
 
 

@@ -31,23 +31,42 @@ def fold_bias(w2d, bias, x_zp):
 
 
 def gemm_launch_dims(N, M, ref=False):
-    """(global, local) sizes of ek_gemm_s8_ocl / ek_bgemm_b1_ocl / ek_gemm_f16_ocl."""
+    """(global, local) sizes of the local-memory tiled ek_gemm_s8_ocl / ek_bgemm_b1_ocl / ek_gemm_f16_ocl."""
     if ref:
         return (int(M), int(N)), None
     return (_round_up(M, GEMM_TILE) // GEMM_TILE * GEMM_WG[0],
             _round_up(N, GEMM_TILE) // GEMM_TILE * GEMM_WG[1]), GEMM_WG
 
 
+# The int8 GEMM comes in three shapes with one signature: "tiled" (local-memory tiles,
+# for GPUs), "vec" (register tiles + int16 vectors along K, for CPU OpenCL such as
+# PoCL) and "ref" (one output per work-item, the _ref twin).
+GEMM_S8_VARIANTS = {"tiled": "ek_gemm_s8_ocl", "vec": "ek_gemm_s8_ocl_vec", "ref": "ek_gemm_s8_ocl_ref"}
+
+
+def gemm_s8_launch(N, M, variant):
+    if variant == "vec":
+        return (-(-int(N) // 2), -(-int(M) // 4)), None
+    return gemm_launch_dims(N, M, ref=(variant == "ref"))
+
+
+def default_gemm_variant(dev):
+    """vec on CPU devices, tiled on GPUs."""
+    import pyopencl as cl
+    return "vec" if dev.type & cl.device_type.CPU else "tiled"
+
+
 def enqueue_gemm_s8(rt, x, x_off, ldx, w, w_off, bias_eff, mult, shift, ch_off, y, y_off, y_rs, y_cs,
-                    N, M, K, y_zp, act_min, act_max, ref=False):
-    k = rt.kernel("ek_gemm_s8_ocl.cl", "ek_gemm_s8_ocl_ref" if ref else "ek_gemm_s8_ocl")
-    gsz, lsz = gemm_launch_dims(N, M, ref)
+                    N, M, K, y_zp, act_min, act_max, ref=False, variant=None):
+    variant = "ref" if ref else (variant or default_gemm_variant(rt.device))
+    k = rt.kernel("ek_gemm_s8_ocl.cl", GEMM_S8_VARIANTS[variant])
+    gsz, lsz = gemm_s8_launch(N, M, variant)
     return k(rt.queue, gsz, lsz, x, _i32(x_off), _i32(ldx), w, _i32(w_off), bias_eff, mult, shift,
              _i32(ch_off), y, _i32(y_off), _i32(y_rs), _i32(y_cs), _i32(N), _i32(M), _i32(K),
              _i32(y_zp), _i32(act_min), _i32(act_max))
 
 
-def gemm_s8(x, w, bias, x_zp, y_zp, mult, shift, act_min=-128, act_max=127, ref=False, rt=None):
+def gemm_s8(x, w, bias, x_zp, y_zp, mult, shift, act_min=-128, act_max=127, ref=False, rt=None, variant=None):
     """QGemm: x int8 [N, K], w int8 [M, K] -> y int8 [N, M] (bit-exact with reference.qgemm)."""
     rt = rt or default_runtime()
     x = np.ascontiguousarray(x, np.int8)
@@ -58,7 +77,7 @@ def gemm_s8(x, w, bias, x_zp, y_zp, mult, shift, act_min=-128, act_max=127, ref=
     s = np.broadcast_to(np.asarray(shift, np.int32), (M,)).copy()
     y = rt.empty(N * M)
     enqueue_gemm_s8(rt, rt.to_device(x), 0, K, rt.to_device(w), 0, rt.to_device(fold_bias(w, bias, x_zp)),
-                    rt.to_device(m), rt.to_device(s), 0, y, 0, M, 1, N, M, K, y_zp, act_min, act_max, ref)
+                    rt.to_device(m), rt.to_device(s), 0, y, 0, M, 1, N, M, K, y_zp, act_min, act_max, ref, variant)
     return rt.to_host(y, (N, M), np.int8)
 
 
@@ -92,19 +111,20 @@ class ConvGeometry:
         return self.P * self.Kg
 
 
-def enqueue_conv_s8(rt, g, x, w, bias_eff, mult, shift, y, col, x_zp, y_zp, act_min, act_max, ref=False):
+def enqueue_conv_s8(rt, g, x, w, bias_eff, mult, shift, y, col, x_zp, y_zp, act_min, act_max, ref=False,
+                    variant=None):
     """im2col + GEMM per (image, group); `col` is scratch of g.col_bytes() bytes."""
     im2col = rt.kernel("ek_im2col_s8_ocl.cl", "ek_im2col_s8_ocl")
     for n in range(g.N):
         for gi in range(g.G):
             x_off = (n * g.C + gi * g.Cg) * g.H * g.W
-            im2col(rt.queue, (g.P, g.Kg), None, x, _i32(x_off), _i32(g.Cg), _i32(g.H), _i32(g.W),
+            im2col(rt.queue, (g.Cg, g.P), None, x, _i32(x_off), _i32(g.Cg), _i32(g.H), _i32(g.W),
                    _i32(g.kh), _i32(g.kw), _i32(g.sh), _i32(g.sw), _i32(g.ph), _i32(g.pw),
                    _i32(g.dh), _i32(g.dw), _i32(g.OH), _i32(g.OW), _i32(x_zp), col)
             # y is NCHW: row p of the GEMM is pixel p, column m is channel gi*Og + m.
             enqueue_gemm_s8(rt, col, 0, g.Kg, w, gi * g.Og * g.Kg, bias_eff, mult, shift, gi * g.Og,
                             y, (n * g.O + gi * g.Og) * g.P, 1, g.P, g.P, g.Og, g.Kg,
-                            y_zp, act_min, act_max, ref)
+                            y_zp, act_min, act_max, ref, variant)
 
 
 def enqueue_dwconv_s8(rt, g, x, w, bias, mult, shift, y, x_zp, y_zp, act_min, act_max, ref=False):
@@ -119,7 +139,7 @@ def _per_channel(v, n):
 
 
 def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1),
-              group=1, act_min=-128, act_max=127, ref=False, rt=None):
+              group=1, act_min=-128, act_max=127, ref=False, rt=None, variant=None):
     """QConv on NCHW int8: depthwise kernel when group == C (Cg == 1), else im2col + GEMM."""
     rt = rt or default_runtime()
     x = np.ascontiguousarray(x, np.int8)
@@ -135,7 +155,7 @@ def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0
         w2 = w.reshape(g.O, g.Kg)
         beff = fold_bias(w2, bias, x_zp)
         enqueue_conv_s8(rt, g, rt.to_device(x), rt.to_device(w2), rt.to_device(beff), rt.to_device(m),
-                        rt.to_device(s), y, rt.empty(g.col_bytes()), x_zp, y_zp, act_min, act_max, ref)
+                        rt.to_device(s), y, rt.empty(g.col_bytes()), x_zp, y_zp, act_min, act_max, ref, variant)
     return rt.to_host(y, (g.N, g.O, g.OH, g.OW), np.int8)
 
 

@@ -50,16 +50,15 @@ class PlanRunner:
             else:
                 nbytes = int(np.prod(b["shape"], dtype=np.int64)) * np.dtype(b["dtype"]).itemsize
                 self.bufs[name] = self.rt.empty(nbytes)
-        kernels = {}
-        self.launches = []   # (layer index, kernel, global, local, args)
+        # One cl.Kernel per launch with its arguments set once: a run is then only
+        # enqueues (setting 19 arguments from Python per call costs more than a small kernel).
+        self.launches = []   # (layer index, kernel, global, local)
         for li, layer in enumerate(plan["layers"]):
             for k in layer["launches"]:
-                key = (k["program"], k["kernel"])
-                if key not in kernels:
-                    kernels[key] = self.rt.cl.Kernel(progs[k["program"]], k["kernel"])
-                args = [np.int32(a["i32"]) if isinstance(a, dict) else self.bufs[a] for a in k["args"]]
+                kern = self.rt.cl.Kernel(progs[k["program"]], k["kernel"])
+                kern.set_args(*[np.int32(a["i32"]) if isinstance(a, dict) else self.bufs[a] for a in k["args"]])
                 local = None if k.get("local") is None else tuple(int(v) for v in k["local"])
-                self.launches.append((li, kernels[key], tuple(int(v) for v in k["global"]), local, args))
+                self.launches.append((li, kern, tuple(int(v) for v in k["global"]), local))
 
     @classmethod
     def from_build(cls, build_dir, rt=None):
@@ -81,9 +80,10 @@ class PlanRunner:
 
     def run_layers(self, layers=None):
         """Enqueue every launch (or those of the given layer indices) and wait."""
-        for li, kern, gsz, lsz, args in self.launches:
+        enqueue = self.rt.cl.enqueue_nd_range_kernel
+        for li, kern, gsz, lsz in self.launches:
             if layers is None or li in layers:
-                kern(self.rt.queue, gsz, lsz, *args)
+                enqueue(self.rt.queue, kern, gsz, lsz)
         self.rt.finish()
 
     def run(self, feeds, outputs=None):
@@ -101,6 +101,21 @@ class PlanRunner:
                 t = time.perf_counter()
                 self.run_layers({li})
                 best[li] = min(best[li], time.perf_counter() - t)
+        return best
+
+    def profile_layers(self, repeat=5):
+        """Device time in seconds of each layer (sum of its kernels' OpenCL profiling
+        intervals, best of `repeat`); needs a runtime made with profiling=True."""
+        enqueue = self.rt.cl.enqueue_nd_range_kernel
+        n = len(self.plan["layers"])
+        best = [float("inf")] * n
+        for _ in range(repeat):
+            events = [(li, enqueue(self.rt.queue, kern, gsz, lsz)) for li, kern, gsz, lsz in self.launches]
+            self.rt.finish()
+            per = [0.0] * n
+            for li, ev in events:
+                per[li] += (ev.profile.end - ev.profile.start) * 1e-9
+            best = [min(b, p) for b, p in zip(best, per)]
         return best
 
     def time_run(self, repeat=5):
