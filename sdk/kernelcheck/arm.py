@@ -46,11 +46,20 @@ def _cache_dir():
 
 # ---- native (host) ---------------------------------------------------------------
 
+def native_compiler():
+    """The host C compiler for the native _ref checks (gcc, else clang-19 from setup.sh)."""
+    for name in ("gcc", "cc", "clang-19", "clang"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
 @lru_cache(maxsize=None)
 def _native_lib(digest):
-    cc = shutil.which("gcc") or shutil.which("cc")
+    cc = native_compiler()
     if cc is None:
-        raise ToolMissingError("gcc not found: install it with `apt-get install gcc`")
+        raise ToolMissingError("no host C compiler (gcc, cc or clang-19) found: install it with `apt-get install gcc`")
     out = _cache_dir() / f"kc_ref_{digest}.so"
     if not out.exists():
         # A private temporary name: parallel test workers may build the same library.
