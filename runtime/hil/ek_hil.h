@@ -42,6 +42,8 @@ enum {
     EK_HIL_SET_WEIGHTS = 0x09, /* u32 offset, bytes -> (empty) */
     EK_HIL_RESET = 0x0A,       /* -> (empty), then the device reboots */
     EK_HIL_ECHO = 0x0B,        /* bytes -> the same bytes (latency/throughput probe) */
+    EK_HIL_BOOT = 0x7D,        /* device -> host only, unasked, at boot: u32 boot count */
+    EK_HIL_ACK = 0x7E,         /* device -> host only: a long command (RUN, TRAIN_STEP) started */
     EK_HIL_NAK = 0x7F,         /* device -> host only: a frame arrived damaged; resend */
     EK_HIL_REPLY = 0x80
 };
@@ -75,7 +77,9 @@ enum {
 
 /* ---- the server -------------------------------------------------------------- */
 
-/* Serves requests forever (returns only when ek_hil_getc reports the line closed). */
+/* Announces the boot (an EK_HIL_BOOT frame, so a host waiting on a run learns at once
+ * that the device rebooted), then serves requests forever (returns only when
+ * ek_hil_getc reports the line closed). */
 void ek_hil_serve(void);
 
 /* Feeds one received byte to the server; handles and answers a complete frame.

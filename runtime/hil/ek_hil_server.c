@@ -59,16 +59,19 @@ static void finish_reply(uint8_t type, uint8_t status, uint16_t seq, uint32_t le
     tx_len = EK_HIL_HEADER_BYTES + len + EK_HIL_CRC_BYTES;
 }
 
-static void send_nak(uint16_t seq)
+/* A bare header frame (NAK, ACK): built apart so the reply cache stays intact. */
+static void send_bare(uint8_t type, uint8_t status, uint16_t seq)
 {
     uint8_t f[EK_HIL_HEADER_BYTES + EK_HIL_CRC_BYTES];
-    f[0] = EK_HIL_NAK;
-    f[1] = EK_HIL_E_BAD_FRAME;
+    f[0] = type;
+    f[1] = status;
     put16(f + 2, seq);
     put16(f + 4, 0);
     put32(f + EK_HIL_HEADER_BYTES, ek_hil_crc32(0, f, EK_HIL_HEADER_BYTES));
     send_frame(f, sizeof f);
 }
+
+static void send_nak(uint16_t seq) { send_bare(EK_HIL_NAK, EK_HIL_E_BAD_FRAME, seq); }
 
 /* ---- handlers: each writes its payload at `out` and returns the status ------------- */
 
@@ -288,6 +291,11 @@ static void handle_frame(void)
     if (needs_session && session_token == 0) {
         st = EK_HIL_E_NO_SESSION;
     } else {
+        if (type == EK_HIL_RUN || type == EK_HIL_TRAIN_STEP) {
+            /* Tell the host the command arrived before a run of unknown length, so it
+             * can tell a lost frame (resend soon) from a long run (wait). */
+            send_bare(EK_HIL_ACK, EK_HIL_OK, seq);
+        }
         switch (type) {
         case EK_HIL_HELLO: st = do_hello(in, len, out, &out_len); break;
         case EK_HIL_INFO: st = info_block(out, EK_HIL_MAX_PAYLOAD, &out_len); break;
@@ -361,6 +369,14 @@ void ek_hil_rx_byte(uint8_t c)
 
 void ek_hil_serve(void)
 {
+    uint8_t f[EK_HIL_HEADER_BYTES + 4u + EK_HIL_CRC_BYTES];
+    f[0] = EK_HIL_BOOT;
+    f[1] = EK_HIL_OK;
+    put16(f + 2, 0xFFFFu);
+    put16(f + 4, 4u);
+    put32(f + EK_HIL_HEADER_BYTES, ek_hil_boot_count());
+    put32(f + EK_HIL_HEADER_BYTES + 4u, ek_hil_crc32(0, f, EK_HIL_HEADER_BYTES + 4u));
+    send_frame(f, sizeof f);
     rx_restart();
     for (;;) {
         int c = ek_hil_getc();

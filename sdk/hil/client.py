@@ -8,8 +8,9 @@ Reliability rules (each one has a fault test):
   the host resends at once; the host drops damaged or stray frames and keeps reading;
 - bytes that are not frames (boot messages, line noise) are skipped up to the next
   0x00 delimiter;
-- a device that rebooted under the host answers NO_SESSION, raised as
-  DeviceResetError: the caller restarts the whole case, never mixing halves of two runs;
+- a device that rebooted under the host announces it (a BOOT frame) or, if that got
+  lost, answers NO_SESSION; both raise DeviceResetError: the caller restarts the whole
+  case, never mixing halves of two runs;
 - a device that stops answering raises DeviceError after the retries, naming the command.
 """
 import random
@@ -137,8 +138,13 @@ class HilClient:
             self.stats.bytes_rx += len(data)
             self._buf += data
 
-    def request(self, cmd, payload=b"", timeout=None, check=True):
-        """Send one command; returns the reply Frame (status OK unless check=False)."""
+    def request(self, cmd, payload=b"", timeout=None, check=True, run_timeout=None):
+        """Send one command; returns the reply Frame (status OK unless check=False).
+
+        `timeout` bounds each wait for an answer. Long commands (RUN, TRAIN_STEP) are
+        acknowledged by the device when they start; after that ACK the wait for the
+        result is `run_timeout`, so a lost frame is resent quickly while a long run is
+        given its time."""
         timeout = self.timeout if timeout is None else timeout
         self._seq = (self._seq + 1) & 0xFFFF
         seq = self._seq
@@ -160,10 +166,19 @@ class HilClient:
                 if f.type == P.NAK and f.seq in (seq, 0xFFFF):
                     self.stats.naks += 1
                     break
+                if f.type == P.BOOT:
+                    if cmd != P.HELLO:
+                        raise DeviceResetError(f"{self.name}: the device was reset (it rebooted) while we waited for {name}")
+                    continue  # the boot that this HELLO starts a session with
+                if f.type == P.ACK and f.seq == seq:
+                    if run_timeout is not None:
+                        deadline = max(deadline, time.monotonic() + run_timeout)
+                    continue
                 if f.type == (cmd | P.REPLY) and f.seq == seq:
                     return self._check(f, name) if check else f
                 self.stats.stray_frames += 1  # a late reply to an older request
-        raise DeviceError(f"{self.name}: no reply to {name} after {tries} tries ({timeout:g} s each; "
+        raise DeviceError(f"{self.name}: no reply to {name} after {tries} tries ({timeout:g} s each"
+                          f"{f', {run_timeout:g} s once started' if run_timeout else ''}; "
                           f"{self.stats.naks} NAKs, {self.stats.bad_frames} damaged frames so far) - "
                           f"is the device running the edgesdk rig firmware?")
 
@@ -214,7 +229,7 @@ class HilClient:
 
     def run(self, timeout=60.0):
         """Runs the model; returns (rc, count, unit)."""
-        f = self.request(P.RUN, timeout=timeout)
+        f = self.request(P.RUN, run_timeout=timeout)
         rc, lo, hi, unit = struct.unpack_from("<iIIB", f.payload)
         return rc, lo | (hi << 32), P.UNIT_NAMES.get(unit, "")
 
@@ -246,7 +261,7 @@ class HilClient:
         return Timing(lo | (hi << 32), P.UNIT_NAMES.get(unit, ""), list(layers))
 
     def train_step(self, arg=b"", timeout=60.0):
-        return self.request(P.TRAIN_STEP, arg, timeout=timeout).payload
+        return self.request(P.TRAIN_STEP, arg, run_timeout=timeout).payload
 
     def get_weights(self):
         info = self._need_info()

@@ -100,7 +100,10 @@ class PtyTransport:
         self._fd = master
 
     def _gone(self, why):
-        code = self.proc.poll()
+        try:  # the pty hangs up a moment before the process can be reaped
+            code = self.proc.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            code = None
         status = f"; it exited with code {code}" if code is not None else ""
         return DeviceError(f"{self.name}: port vanished ({why}){status}")
 
