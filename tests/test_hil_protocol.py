@@ -38,10 +38,10 @@ def slow_build(tmp_path_factory):
 
 
 def next_reply(client, seconds=10):
-    """The next frame that is not the ACK a device sends when a RUN starts."""
+    """The next frame that is not an ACK (a RUN started) or BOOT (the device started)."""
     while True:
         f = client._next_frame(time.monotonic() + seconds)
-        if f is None or f.type != P.ACK:
+        if f is None or f.type not in (P.ACK, P.BOOT):
             return f
 
 
@@ -94,7 +94,7 @@ def test_damaged_frame_gets_a_nak(raw):
     frame = bytearray(P.pack_frame(P.ECHO, 77, b"hello"))
     frame[-1] ^= 0x40  # break the CRC
     raw.t.write(b"\x00" + P.cobs_encode(bytes(frame)) + b"\x00")
-    f = raw._next_frame(time.monotonic() + 2)
+    f = next_reply(raw, 2)
     assert f.type == P.NAK and f.seq == 77 and f.status == P.E_BAD_FRAME
 
 
@@ -131,6 +131,11 @@ def test_retried_request_is_answered_from_cache_not_rerun(slow_build):
         assert third.seq == 4243 and third.payload[4:12] != first.payload[4:12]
     finally:
         t.close()
+
+
+def test_device_announces_its_boot(raw):
+    f = raw._next_frame(time.monotonic() + 2)
+    assert f.type == P.BOOT and f.seq == 0xFFFF and struct.unpack("<I", f.payload) == (1,)
 
 
 def test_commands_before_hello_report_a_reset(raw):
