@@ -29,7 +29,7 @@ EK_NOIPA void ek_avgpool_s8_dsp(const ek_pool_s8_params_t *p, const int8_t *inpu
                 }
                 const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, (int16_t)(s02 >> 16), (int16_t)(s13 >> 16)};
                 for (int32_t j = 0; j < 4; j++)
-                    y[c + j] = ek_output_stage(sums[j] + base, p->multiplier, p->shift, p->output_offset,
+                    y[c + j] = ek_output_stage_dsp(sums[j] + base, p->multiplier, p->shift, p->output_offset,
                                                p->act_min, p->act_max);
             }
             for (; c < ch; c++) {
@@ -37,7 +37,7 @@ EK_NOIPA void ek_avgpool_s8_dsp(const ek_pool_s8_params_t *p, const int8_t *inpu
                 for (int32_t ky = ky0; ky < ky1; ky++)
                     for (int32_t kx = kx0; kx < kx1; kx++)
                         acc += input[((size_t)(iy0 + ky) * p->in_w + ix0 + kx) * ch + c];
-                y[c] = ek_output_stage(acc, p->multiplier, p->shift, p->output_offset, p->act_min, p->act_max);
+                y[c] = ek_output_stage_dsp(acc, p->multiplier, p->shift, p->output_offset, p->act_min, p->act_max);
             }
         }
     }

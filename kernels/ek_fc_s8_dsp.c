@@ -28,13 +28,13 @@ EK_NOIPA void ek_fc_s8_dsp(const ek_fc_s8_params_t *p, const int8_t *input, cons
                 a += *wa * *x;
                 c += *wb * *x;
             }
-            y[m] = ek_output_stage(a, multiplier[m], shift[m], p->output_offset, p->act_min, p->act_max);
-            y[m + 1] = ek_output_stage(c, multiplier[m + 1], shift[m + 1], p->output_offset, p->act_min,
+            y[m] = ek_output_stage_dsp(a, multiplier[m], shift[m], p->output_offset, p->act_min, p->act_max);
+            y[m + 1] = ek_output_stage_dsp(c, multiplier[m + 1], shift[m + 1], p->output_offset, p->act_min,
                                        p->act_max);
         }
         if (m < p->out_features) {
             const int32_t a = ek_dsp_dot_row(weights + (size_t)m * K, col, K, bias ? bias[m] : 0);
-            y[m] = ek_output_stage(a, multiplier[m], shift[m], p->output_offset, p->act_min, p->act_max);
+            y[m] = ek_output_stage_dsp(a, multiplier[m], shift[m], p->output_offset, p->act_min, p->act_max);
         }
     }
 }

@@ -18,7 +18,7 @@ EK_NOIPA void ek_fc_sparse_s8_dsp(const ek_fc_s8_params_t *p, const int8_t *inpu
                 acc = ek_smlad(ek_sxtb16(wv), ek_sadd16(ek_sxtb16(xv), off2), acc);
                 acc = ek_smlad(ek_sxtb16_ror8(wv), ek_sadd16(ek_sxtb16_ror8(xv), off2), acc);
             }
-            output[(size_t)b * p->out_features + m] = ek_output_stage(
+            output[(size_t)b * p->out_features + m] = ek_output_stage_dsp(
                 acc, multiplier[m], shift[m], p->output_offset, p->act_min, p->act_max);
         }
     }
