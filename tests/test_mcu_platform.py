@@ -156,3 +156,43 @@ def test_firmware_that_hangs_is_killed(tmp_path):
     info = arm.compile_firmware([src], "mps2-an386", tmp_path / "hang.elf")
     res = arm.run_firmware(info.elf, "mps2-an386", timeout=2)
     assert res.timed_out and res.exit_code is None and res.wall_s < 10
+
+
+@needs_arm
+def test_uart_over_tcp_with_pyserial(tmp_path):
+    # The host-in-the-loop path: the UART on a TCP socket, the host on pyserial.
+    import socket
+    import time
+
+    import serial
+
+    src = _write(tmp_path, "echo.c", r"""
+        #include "ek_platform.h"
+        int main(void) {
+            ek_uart_puts("ready\n");
+            uint8_t buf[64];
+            ek_uart_read(buf, sizeof buf);               /* blocking rx, 64 bytes */
+            for (unsigned i = 0; i < sizeof buf; i++) buf[i] ^= 0x5A;
+            ek_uart_write(buf, sizeof buf);
+            return 3;
+        }""")
+    info = arm.compile_firmware([src], "mps2-an386", tmp_path / "echo.elf")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with arm.running_firmware(info.elf, "mps2-an386", f"tcp:127.0.0.1:{port},server=on,wait=on") as proc:
+        deadline = time.time() + 20
+        while True:
+            try:
+                link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=10)
+                break
+            except serial.SerialException:
+                if time.time() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        with link:
+            assert link.read(6) == b"ready\n"
+            payload = bytes(range(64))
+            link.write(payload)
+            assert link.read(64) == bytes(b ^ 0x5A for b in payload)
+        assert proc.wait(timeout=20) == 3

@@ -218,15 +218,34 @@ def compile_firmware(sources, board, out_elf, defines=None, include_dirs=None, o
                         sections=sizes, memory_usage=p.stdout.strip())
 
 
-def qemu_command(board, elf):
+def qemu_command(board, elf, serial="stdio"):
+    """The board's QEMU command line for `elf`, the UART on `serial` (a QEMU chardev spec:
+    "stdio", "tcp:127.0.0.1:PORT,server=on,wait=on", "file:PATH", ...)."""
     b = _board(board)
     if not b.emulated:
         raise BoardError(f"{b.path}: board {b.name!r} is not emulated (runner {b.runner}); flash it instead")
     cmd = [str(c) for c in b.emulator["command"]]
     require_tool(cmd[0])
-    # The UART on stdio (no monitor mux, so any byte can be sent to the guest).
+    # No monitor mux on the UART, so any byte (even Ctrl-A) reaches the guest.
     cmd = [c for c in cmd if c != "-nographic"]
-    return [*cmd, "-display", "none", "-monitor", "none", "-serial", "stdio", "-kernel", str(elf)]
+    return [*cmd, "-display", "none", "-monitor", "none", "-serial", serial, "-kernel", str(elf)]
+
+
+@contextlib.contextmanager
+def running_firmware(elf, board, serial, cwd=None, extra_args=None):
+    """Start `elf` under QEMU in the background with its UART on `serial` (e.g.
+    "tcp:127.0.0.1:PORT,server=on,wait=on", then pyserial "socket://127.0.0.1:PORT");
+    yields the Popen.  QEMU is killed (process group) when the block exits."""
+    elf = Path(elf)
+    if not elf.is_file():
+        raise EdgeError(f"{elf}: firmware file does not exist")
+    cmd = qemu_command(board, elf, serial) + [str(a) for a in (extra_args or [])]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            cwd=cwd, start_new_session=True)
+    try:
+        yield proc
+    finally:
+        _kill(proc)
 
 
 def run_firmware(elf, board, timeout=60, stdin_bytes=None, cwd=None, extra_args=None):
