@@ -78,6 +78,10 @@ class Device:
         except DeviceResetError:
             raise
         except DeviceError as e:
+            if self.emulator is not None:
+                # A dropped connection is seen a moment before the process can be reaped.
+                with contextlib.suppress(Exception):
+                    self.emulator.proc.wait(timeout=1.0)
             if self.emulator is not None and not self.emulator.alive():
                 raise DeviceError(f"{e}; {self.emulator.describe_exit()}") from None
             raise
