@@ -44,7 +44,12 @@ def load_array_file(path, what="--calib"):
 @click.option("--gpu-api", type=click.Choice(["opencl", "cuda"]), default=None, help="gpu: API (default opencl).")
 @click.option("--no-measure", is_flag=True, help="Do not run the image on the emulator after building.")
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON instead of the table.")
-def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, vlen, gpu_api, no_measure, as_json):
+@click.option("--train-last", type=int, default=None,
+              help="mcu: make the last K fully connected layers trainable on the device (FP32 head; see `edgesdk finetune`).")
+@click.option("--train", "train_mode", type=click.Choice(["last", "bias"]), default=None,
+              help="mcu on-device training: 'last' trains weights and biases of the head, 'bias' only its biases.")
+def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, vlen, gpu_api, no_measure, as_json,
+            train_last, train_mode):
     """Build MODEL (.onnx, .edg) for a target and board.
 
     The build folder holds the generated C project (src/), the image, the lowered graph
@@ -78,8 +83,18 @@ def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, 
         from ..errors import EdgeError
         raise EdgeError(f"--dtype {dtype}: the mcu target runs int8 (s8) only")
     click.echo(f"edgesdk build: {model} -> {out_dir} ({target}, board {board or 'default'})", err=as_json)
-    result = build(graph, target, board, out_dir, calib=calib_data, kernels=kernels, measure=not no_measure,
-                   quiet=as_json, **opts)
+    if train_last is not None or train_mode is not None:
+        from ..errors import EdgeError
+        from ..pipeline import DEFAULT_BOARDS
+        from ..train.build import build_trainable
+        if target != "mcu":
+            raise EdgeError(f"--train-last/--train: on-device training builds target mcu, not {target}")
+        result = build_trainable(graph, board or DEFAULT_BOARDS["mcu"], out_dir, calib_data,
+                                 last_k=1 if train_last is None else train_last, mode=train_mode or "last",
+                                 kernels=kernels, measure=not no_measure, quiet=as_json)
+    else:
+        result = build(graph, target, board, out_dir, calib=calib_data, kernels=kernels, measure=not no_measure,
+                       quiet=as_json, **opts)
     if as_json:
         click.echo(json.dumps(result.manifest, indent=2))
     else:
