@@ -293,3 +293,11 @@ def _ref_qsoftmax(node, ins):
 
 
 __all__ = ["qconv2d", "qgemm", "qadd", "qadd_params", "qavgpool", "qsoftmax", "softmax_table"]
+
+
+@reference("QMatMulDecomposed")
+def _ref_qmatmul_decomposed(node, ins):
+    from ..quant.llm_int8 import decomposed_matmul
+    bias = ins[4] if len(ins) > 4 else None
+    return [decomposed_matmul(ins[0], ins[1], ins[2], ins[3], node.attrs["outlier_idx"], node.attrs["inlier_idx"],
+                              bias)]

@@ -83,3 +83,14 @@ def _qsoftmax(node, ins):
     if node.attrs.get("axis", -1) not in (-1, len(x.shape) - 1):
         raise ValueError(f"QSoftmax works on the last axis only, got axis {node.attrs.get('axis')}")
     return [(tuple(x.shape), "s8")]
+
+
+@register_op("QMatMulDecomposed")
+def _qmatmul_decomposed(node, ins):
+    """LLM.int8 mixed MatMul: x f32 [..., K], w_int8 [K_in, M], w_scale f32 [M], w_outlier f16 [K_out, M],
+    optional bias f32 [M] -> f32 [..., M] (edgesdk.quant.llm_int8)."""
+    x, wq, ws, wo = ins[0], ins[1], ins[2], ins[3]
+    k_in, k_out = len(node.attrs["inlier_idx"]), len(node.attrs["outlier_idx"])
+    if wq.shape[0] != k_in or wo.shape[0] != k_out or k_in + k_out != x.shape[-1]:
+        raise ValueError(f"feature split {k_in}+{k_out} does not match x {x.shape} / weights {wq.shape}, {wo.shape}")
+    return [((*x.shape[:-1], wq.shape[1]), "f32")]
