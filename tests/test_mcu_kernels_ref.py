@@ -65,3 +65,21 @@ def test_binary_packing_matches_the_doc():
     signs[0, 0] = signs[0, 32] = signs[0, 5] = 1
     w = kc._pack_bits(signs, 33)
     assert w.tolist() == [[(1 << 0) | (1 << 5), 1]]
+
+
+@needs_gcc
+def test_python_scratch_sizes_equal_the_c_header():
+    # edgesdk.kernelcheck.scratch_bytes (used by the memory planner) must never drift from
+    # ek_<op>_s8_scratch_bytes in ek_s8.h: compare on many shapes through the native lib.
+    import ctypes
+    lib = kca._native_lib(kca._digest(kca.variant_sources("ref")))
+    rng = np.random.default_rng(9)
+    for _ in range(300):
+        conv = dict(zip(kc.CONV_FIELDS, [int(v) for v in rng.integers(1, 70, size=len(kc.CONV_FIELDS))]))
+        fc = {"batch": 1, "in_features": int(rng.integers(1, 5000)), "out_features": 3}
+        for op, fields in (("conv2d", conv), ("conv1x1", conv)):
+            arr = np.asarray([fields[f] for f in kc.CONV_FIELDS], np.int32)
+            assert lib.ek_kc_scratch_bytes(kc.OPS[op], arr.ctypes.data) == kc.scratch_bytes(op + "_s8", fields)
+        arr = np.asarray([fc["batch"], fc["in_features"], fc["out_features"], 0, 0, -128, 127], np.int32)
+        assert lib.ek_kc_scratch_bytes(kc.OPS["fc"], arr.ctypes.data) == kc.scratch_bytes("fc_s8", fc)
+    assert kc.scratch_bytes("dwconv2d_s8", conv) == 0

@@ -313,6 +313,26 @@ def random_cases(op, n, seed=0):
     return out
 
 
+def _align16(n):
+    return (int(n) + 15) & ~15
+
+
+def scratch_bytes(kernel, params):
+    """Scratch bytes a kernel call needs, for every variant: the Python twin of the
+    ek_<op>_s8_scratch_bytes functions of kernels/include/ek_s8.h (tests hold them equal).
+    kernel: 'conv2d_s8', 'conv1x1_s8', 'fc_s8', ... (any other kernel needs 0);
+    params: the fields of its C params struct by name (in_c, k_h, k_w, in_features ...)."""
+    kernel = kernel[3:] if kernel.startswith("ek_") else kernel
+    if kernel == "conv2d_s8":
+        k = int(params["k_h"]) * int(params["k_w"]) * int(params["in_c"])
+        return _align16(max(6 * (k + 4) * 2, 4 * _align16(k)))
+    if kernel == "conv1x1_s8":
+        return _align16(6 * (int(params["in_c"]) + 4) * 2)
+    if kernel == "fc_s8":
+        return _align16(((int(params["in_features"]) + 1) & ~1) * 2)
+    return 0
+
+
 def parse_kernel_file(name):
     """'ek_conv2d_s8_dsp.c' -> ('conv2d', 's8', 'dsp')."""
     from pathlib import Path

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import EdgeError, FitError
+from ..kernelcheck import scratch_bytes as kernel_scratch_bytes  # the C headers' scratch sizes
 from .memory_plan import plan_memory
 
 # Ops that only reinterpret the bytes of a tensor: on the device they cost nothing and
@@ -127,11 +128,10 @@ def _conv_layer(node, g, isa, x, y):
         macs = oh * ow * cout * cin * kh * kw
         if kh == kw == 1 and not any(pads) and dil == [1, 1]:
             kernel = "conv1x1_s8"
-            scratch = _align16(2 * ((cin + 1) & ~1) * 2)
+            scratch = kernel_scratch_bytes(kernel, params)
         else:
             kernel = "conv2d_s8"
-            k = kh * kw * cin
-            scratch = _align16(max(2 * ((k + 1) & ~1) * 2, 4 * _align16(k)))
+            scratch = kernel_scratch_bytes(kernel, params)
     else:
         raise EdgeError(f"node {node.name}: grouped convolution with {group} groups "
                         f"(not depthwise) has no mcu kernel")
@@ -174,7 +174,7 @@ def _fc_layer(node, g, isa, x, y, flat_chw):
                       values=np.asarray(values, np.int8).reshape(-1))
         return Layer(node.name, node.op, "fc_sparse_s8", isa, [x], y, params, consts, batch * m * k, 0)
     return Layer(node.name, node.op, "fc_s8", isa, [x], y, params, consts, batch * m * k,
-                 _align16(((k + 1) & ~1) * 2))
+                 kernel_scratch_bytes("fc_s8", params))
 
 
 def _pool_layer(node, g, isa, x, y):
