@@ -25,6 +25,8 @@ def _kernel_sources(prog):
     """The C files of every kernel the program calls, with their _ref twins (fallbacks)."""
     files = set()
     for L in prog.layers:
+        if L.tvm is not None:
+            continue  # TVM-generated C is printed into model.c
         for isa in {L.isa, "ref"}:
             p = kernels_dir() / f"ek_{L.kernel}_{isa}.c"
             if not p.is_file():

@@ -17,7 +17,9 @@ from .memory_plan import plan_memory
 # Ops that only reinterpret the bytes of a tensor: on the device they cost nothing and
 # their output aliases their input.
 ALIAS_OPS = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity"}
-INT_OPS = {"QConv", "QGemm", "QAdd", "QAvgPool", "QGlobalAvgPool", "QSoftmax", "MaxPool"} | ALIAS_OPS
+# Integer ops on s8 that no hand kernel runs: they always go through TVM (codegen/tvm_c.py).
+TVM_ONLY_OPS = {"Transpose", "Concat"}
+INT_OPS = {"QConv", "QGemm", "QAdd", "QAvgPool", "QGlobalAvgPool", "QSoftmax", "MaxPool"} | ALIAS_OPS | TVM_ONLY_OPS
 ARENA_ALIGN = 16
 
 
@@ -34,10 +36,11 @@ class Layer:
     macs: int = 0
     scratch_bytes: int = 0
     n: int = 0           # element count for element-wise kernels
+    tvm: object = None   # codegen.tvm_c.TvmLayer when TVM generated this layer's code
 
     @property
     def impl(self):
-        return f"ek_{self.kernel}_{self.isa}"
+        return f"tvm:{self.tvm.func}" if self.tvm is not None else f"ek_{self.kernel}_{self.isa}"
 
 
 @dataclass
@@ -57,6 +60,7 @@ class McuProgram:
     macs: int
     alias: dict           # alias tensor -> root tensor
     layouts: dict         # activation tensor -> "NHWC" | "" (device layout)
+    tvm_source: str = ""  # C of the TVM-generated layers (printed into model.c), "" if none
 
 
 def pick_isa(board, kernels="auto"):
@@ -133,9 +137,45 @@ def _conv_layer(node, g, isa, x, y):
             kernel = "conv2d_s8"
             scratch = kernel_scratch_bytes(kernel, params)
     else:
-        raise EdgeError(f"node {node.name}: grouped convolution with {group} groups "
+        raise NoKernelError(f"node {node.name}: grouped convolution with {group} groups "
                         f"(not depthwise) has no mcu kernel")
     return Layer(node.name, node.op, kernel, isa, [x], y, params, consts, macs, scratch)
+
+
+class NoKernelError(EdgeError):
+    """This variant of an op has no hand-written kernel (lowering then tries TVM)."""
+
+
+def _tvm_layer(node, g, ins, y, alias, why):
+    """A placeholder Layer for a node whose C TVM generates (filled in by _compile_tvm_layers)."""
+    for name, r in zip([i for i in node.inputs if i], ins):
+        # A flattened NHWC map aliased under another shape: TVM would read it in IR order.
+        if name != r and len(g.tensors[r].shape) == 4 and len(g.tensors[name].shape) != 4 \
+                and g.tensors[r].shape[2] * g.tensors[r].shape[3] > 1:
+            raise EdgeError(f"node {node.name}: input {name!r} is a reshaped spatial map; "
+                            f"no mcu kernel and no TVM path read it{f' ({why})' if why else ''}")
+    macs = 0
+    if node.op == "QConv":
+        w = g.tensors[node.inputs[1]].shape
+        macs = int(np.prod(g.tensors[y].shape)) * int(np.prod(w[1:]))
+    acts = ins[:1] if node.op == "QConv" else list(ins)   # QConv's other inputs are constants
+    return Layer(node.name, node.op, "tvm", "tvm", acts, y, {}, {}, macs, 0,
+                 n=int(np.prod(g.tensors[y].shape)))
+
+
+def _compile_tvm_layers(graph, layers, tvm_nodes):
+    """Generate the C of every TVM layer (one TVM module); fill in their consts and scratch."""
+    if not tvm_nodes:
+        return ""
+    from ..codegen.tvm_c import lower_layers  # TVM is imported only when needed
+    mod = lower_layers(graph, tvm_nodes)  # raises TvmMcuError naming the node it cannot compile
+    by_name = {L.name: L for L in layers}
+    for node in tvm_nodes:
+        L = by_name[node.name]
+        L.tvm = mod.layers[node.name]
+        L.consts = dict(L.tvm.consts)
+        L.scratch_bytes = _align16(L.tvm.workspace_bytes)
+    return mod.source
 
 
 def _align16(n):
@@ -188,9 +228,9 @@ def _pool_layer(node, g, isa, x, y):
         strides = list(a.get("strides") or [1, 1])
         pads = list(a.get("pads") or [0, 0, 0, 0])
         if list(a.get("dilations") or [1, 1]) != [1, 1]:
-            raise EdgeError(f"node {node.name}: dilated pooling has no mcu kernel")
+            raise NoKernelError(f"node {node.name}: dilated pooling has no mcu kernel")
         if a.get("ceil_mode", 0):
-            raise EdgeError(f"node {node.name}: ceil_mode pooling has no mcu kernel")
+            raise NoKernelError(f"node {node.name}: ceil_mode pooling has no mcu kernel")
     is_max = node.op == "MaxPool"
     if not is_max and any(pads) and not a.get("count_include_pad", 1):
         raise EdgeError(f"node {node.name}: average pooling with padding excluded from the count has no mcu kernel")
@@ -208,7 +248,7 @@ def _add_layer(node, g, isa, a_name, b_name, y):
     a = node.attrs
     sa, sb, sy = (g.tensors[t].shape for t in (a_name, b_name, y))
     if tuple(sa) != tuple(sb):
-        raise EdgeError(f"node {node.name}: QAdd with broadcasting ({sa} + {sb}) has no mcu kernel")
+        raise NoKernelError(f"node {node.name}: QAdd with broadcasting ({sa} + {sb}) has no mcu kernel")
     params = dict(a_offset=-int(a["a_zp"]), a_multiplier=int(a["a_multiplier"]), a_shift=int(a["a_shift"]),
                   b_offset=-int(a["b_zp"]), b_multiplier=int(a["b_multiplier"]), b_shift=int(a["b_shift"]),
                   out_multiplier=int(np.asarray(a["multiplier"]).reshape(-1)[0]),
@@ -222,7 +262,7 @@ def _add_layer(node, g, isa, a_name, b_name, y):
 def _softmax_layer(node, g, isa, x, y):
     shape = g.tensors[x].shape
     if len(shape) == 4 and (shape[2] > 1 or shape[3] > 1):
-        raise EdgeError(f"node {node.name}: softmax over a spatial NCHW tensor has no mcu kernel")
+        raise NoKernelError(f"node {node.name}: softmax over a spatial NCHW tensor has no mcu kernel")
     row_len = int(shape[-1] if len(shape) != 4 else shape[1])
     rows = int(np.prod(shape)) // row_len
     table = np.asarray(node.attrs["table"], np.uint32).reshape(-1)
@@ -242,9 +282,14 @@ def lower_mcu(graph, board, kernels="auto"):
             t = alias[t]
         return t
 
+    tvm_nodes = []
     for node in graph.nodes:
         ins = [root(i) for i in node.inputs if i]
         y = node.outputs[0]
+        if node.op in TVM_ONLY_OPS:
+            layers.append(_tvm_layer(node, graph, ins, y, alias, None))
+            tvm_nodes.append(node)
+            continue
         if node.op in ALIAS_OPS:
             src = ins[0]
             alias[y] = src
@@ -254,16 +299,22 @@ def lower_mcu(graph, board, kernels="auto"):
             elif node.inputs[0] in flat_from:
                 flat_from[y] = flat_from[node.inputs[0]]
             continue
-        if node.op == "QConv":
-            layers.append(_conv_layer(node, graph, isa, ins[0], y))
-        elif node.op == "QGemm":
-            layers.append(_fc_layer(node, graph, isa, ins[0], y, flat_from.get(node.inputs[0])))
-        elif node.op in ("MaxPool", "QAvgPool", "QGlobalAvgPool"):
-            layers.append(_pool_layer(node, graph, isa, ins[0], y))
-        elif node.op == "QAdd":
-            layers.append(_add_layer(node, graph, isa, ins[0], ins[1], y))
-        elif node.op == "QSoftmax":
-            layers.append(_softmax_layer(node, graph, isa, ins[0], y))
+        try:
+            if node.op == "QConv":
+                layers.append(_conv_layer(node, graph, isa, ins[0], y))
+            elif node.op == "QGemm":
+                layers.append(_fc_layer(node, graph, isa, ins[0], y, flat_from.get(node.inputs[0])))
+            elif node.op in ("MaxPool", "QAvgPool", "QGlobalAvgPool"):
+                layers.append(_pool_layer(node, graph, isa, ins[0], y))
+            elif node.op == "QAdd":
+                layers.append(_add_layer(node, graph, isa, ins[0], ins[1], y))
+            elif node.op == "QSoftmax":
+                layers.append(_softmax_layer(node, graph, isa, ins[0], y))
+        except NoKernelError as e:
+            # No hand kernel for this variant of the op: TVM generates its C instead.
+            layers.append(_tvm_layer(node, graph, ins, y, alias, e))
+            tvm_nodes.append(node)
+    tvm_source = _compile_tvm_layers(graph, layers, tvm_nodes)
     for out in graph.outputs:
         if out in flat_from or root(out) != out and root(out) in flat_from:
             raise EdgeError(f"graph output {out!r} is a flattened spatial tensor; the mcu target cannot return it "
@@ -305,7 +356,7 @@ def lower_mcu(graph, board, kernels="auto"):
 
     prog = McuProgram(graph, board, layers, io(graph.inputs), io(graph.outputs), dict(plan.offsets), sizes,
                       int(plan.arena_bytes), int(plan.lower_bound), scratch, dict(plan.scratch_offsets), weight_bytes,
-                      sum(L.macs for L in layers if L.op in ("QConv", "QGemm")), alias, layouts)
+                      sum(L.macs for L in layers if L.op in ("QConv", "QGemm")), alias, layouts, tvm_source)
     check_fits(prog)
     return prog
 
