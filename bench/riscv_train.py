@@ -26,11 +26,15 @@ _SRC = {"f32_scalar": ("ref",), "f32_rvv": ("rvv",), "f16_rvv": ("rvv",)}
 _DT = {"f32_scalar": ("f32",), "f32_rvv": ("f32",), "f16_rvv": ("f16",)}
 
 
-def build(variant, out_dir, steps=1):
+NETS = {"conv2d": 1, "resnet8": 2, "dscnn": 4}
+
+
+def build(variant, out_dir, steps=1, nets=("conv2d", "resnet8", "dscnn")):
     src = targets_dir() / "riscv" / "bench" / "train_step.c"
     return compile_baremetal([src, *kernel_sources(*_SRC[variant], dtypes=_DT[variant])],
                              Path(out_dir) / f"train_{variant}.elf",
-                             defines={"EK_VARIANT": VARIANTS[variant], "EK_STEPS": steps})
+                             defines={"EK_VARIANT": VARIANTS[variant], "EK_STEPS": steps,
+                                      "EK_NETS": sum(NETS[n] for n in nets)})
 
 
 def parse(text):
@@ -43,9 +47,9 @@ def parse(text):
     return res, losses
 
 
-def run_variant(variant, vlen=128, steps=1, timeout=600):
+def run_variant(variant, vlen=128, steps=1, timeout=600, nets=("conv2d", "resnet8", "dscnn")):
     with tempfile.TemporaryDirectory() as tmp:
-        elf = build(variant, tmp, steps)
+        elf = build(variant, tmp, steps, nets)
         code, text = run_baremetal(elf, timeout=timeout, vlen=vlen)
     if code != 0 or "DONE" not in text:
         raise RuntimeError(f"{variant}: exit {code}: {text[-500:]}")
@@ -85,7 +89,7 @@ def main(argv=None):
     for k, g in goals.items():
         print(f"goal {k}: {g['reached']} (goal {g['goal']}) -> {'MET' if g['met'] else 'NOT MET'}")
     doc = {"bench": "riscv_train", "vlen": a.vlen, "isa": "rv32gcv_zfh_zvfh", "emulator": "qemu-system-riscv32 -icount shift=0",
-           "counter": "minstret", "notes": "no batch norm; FP16 forward accumulates in FP16, gradients in FP32 (EK_ACC32); "
+           "counter": "minstret", "notes": "no batch norm; FP16: weight gradients accumulate in FP32 (EK_ACC32), forward and input gradients in FP16; "
            "loss scale 128; first layer computes no input gradient", "rows": rows, "goals": goals}
     write_text(a.out, json.dumps(doc, indent=1))
     return 0

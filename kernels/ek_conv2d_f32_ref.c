@@ -52,8 +52,9 @@ static void bias_act(ek_t *y, const ek_t *bias, int rows, int n, int act) {
         }
 }
 
+/* enough for forward, bww and bwx (a 1x1 conv needs it only for bww: the transposed x) */
 size_t EK_FN(conv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    return is_pointwise(p) ? 0 : (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
+    return (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
 }
 
 void EK_FN(conv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,

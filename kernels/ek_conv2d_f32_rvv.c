@@ -246,8 +246,9 @@ static float row_sum(const ek_t *d, int n) {
     return __riscv_vfmv_f(s);
 }
 
+/* enough for forward, bww and bwx (a 1x1 conv needs it only for bww: the transposed x) */
 size_t EK_FN(conv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    return is_pointwise(p) ? 0 : (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
+    return (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
 }
 
 void EK_FN(conv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
@@ -274,12 +275,8 @@ void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *
      * which needs the patches as rows (transposed im2col); far fewer instructions than
      * dot products along n (no reductions, each patch row load serves 3 output channels) */
     int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    if (is_pointwise(p)) {
-        EK_FN(matmul_nt)(dy, x, dw, p->cout, K, n, n, n, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
-    } else {
-        im2col_any(x, scratch, p, 1, K);
-        EK_FN(matmul)(dy, scratch, dw, p->cout, K, n, n, K, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
-    }
+    im2col_any(x, scratch, p, 1, K); /* for a 1x1 conv: x transposed */
+    EK_FN(matmul)(dy, scratch, dw, p->cout, K, n, n, K, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
     if (db)
         for (int co = 0; co < p->cout; co++) {
             float s = row_sum(dy + (size_t)co * n, n);

@@ -2,8 +2,9 @@
 #include "ek_float_impl.h"
 
 size_t EK_FN(dwconv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    /* the RVV twin works on a zero-padded plane; the reference needs nothing */
-    return (size_t)(p->h + p->pt + p->pb) * (p->w + p->pl + p->pr) * sizeof(ek_t);
+    /* what the RVV twin needs (padded plane + a padded-width output plane); the
+     * reference itself needs nothing, but twins answer the same */
+    return (size_t)(p->h + p->pt + p->pb + p->ho) * (p->w + p->pl + p->pr) * sizeof(ek_t);
 }
 
 static int in_x(const ek_conv_params_t *p, int oh, int ow, int i, int j, size_t *off) {

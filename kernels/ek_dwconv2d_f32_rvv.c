@@ -32,12 +32,52 @@ static inline ek_v8 load_x(const ek_t *s, int sw, size_t vl) {
     return sw == 1 ? EK_VLE8(s, vl) : EK_VLSE8(s, (ptrdiff_t)sw * sizeof(ek_t), vl);
 }
 
+/* the padded plane, then one output-sized plane with padded-width rows (flat path) */
 size_t EK_FN(dwconv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    return (size_t)(p->h + p->pt + p->pb) * (p->w + p->pl + p->pr) * sizeof(ek_t);
+    return (size_t)(p->h + p->pt + p->pb + p->ho) * (p->w + p->pl + p->pr) * sizeof(ek_t);
+}
+
+/* Stride 1 ("flat" path): with output rows laid out at the padded width wp, output q reads
+ * padded input q + i*wp + j, so each tap is ONE contiguous shifted vector pass over the
+ * whole plane instead of one short pass per output row (DS-CNN planes are 5 wide).
+ * q runs to (ho-1)*wp + wo; the wp - wo extra columns per row are computed and dropped. */
+static int is_flat(const ek_conv_params_t *p) { return p->sh == 1 && p->sw == 1; }
+
+static void dw_fwd_flat(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
+                        const ek_conv_params_t *p) {
+    int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb, qn = (p->ho - 1) * wp + p->wo;
+    ek_t *pad = scratch, *yw = scratch + (size_t)hp * wp;
+    vzero(pad, hp * wp);
+    for (int c = 0; c < p->cin; c++) {
+        const ek_t *wc = w + (size_t)c * p->kh * p->kw;
+        fill_pad(pad, x + (size_t)c * p->h * p->w, p, wp);
+        for (int q = 0; q < qn;) {
+            size_t vl = EK_VSETVL8(qn - q);
+            ek_v8 acc = EK_VSPLAT8(bias ? bias[c] : (ek_t)0, vl);
+            for (int i = 0; i < p->kh; i++)
+                for (int j = 0; j < p->kw; j++)
+                    acc = __riscv_vfmacc(acc, wc[i * p->kw + j], EK_VLE8(pad + q + i * wp + j, vl), vl);
+            if (p->act != EK_ACT_NONE) acc = __riscv_vfmax(acc, (ek_t)0, vl);
+            if (p->act == EK_ACT_RELU6) acc = __riscv_vfmin(acc, (ek_t)6, vl);
+            EK_VSE(yw + q, acc, vl);
+            q += (int)vl;
+        }
+        ek_t *yc = y + (size_t)c * p->ho * p->wo;
+        for (int oh = 0; oh < p->ho; oh++) vcopy(yc + oh * p->wo, yw + oh * wp, p->wo);
+    }
+}
+
+/* dy with rows spread to the padded width, zeros in the extra columns */
+static void spread_dy(ek_t *dyw, const ek_t *dyc, const ek_conv_params_t *p, int wp) {
+    for (int oh = 0; oh < p->ho; oh++) vcopy(dyw + oh * wp, dyc + oh * p->wo, p->wo);
 }
 
 void EK_FN(dwconv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
                      const ek_conv_params_t *p) {
+    if (is_flat(p)) {
+        dw_fwd_flat(x, w, bias, y, scratch, p);
+        return;
+    }
     int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb;
     vzero(scratch, hp * wp);
     for (int c = 0; c < p->cin; c++) {
@@ -76,8 +116,60 @@ static float plane_sum(const ek_t *d, int n) {
     return __riscv_vfmv_f(s);
 }
 
+/* weight gradient of one tap over the flat plane: sum_q dyw[q] * pad[q + off] */
+static float tap_dot(const ek_t *dyw, const ek_t *pad, int qn, int acc32) {
+#ifdef EK_F16
+    if (acc32) {
+        size_t vlmax = __riscv_vsetvlmax_e32m8();
+        vfloat32m8_t s = __riscv_vfmv_v_f_f32m8(0.0f, vlmax);
+        for (int q = 0; q < qn;) {
+            size_t vl = __riscv_vsetvl_e16m4(qn - q);
+            s = __riscv_vfwmacc_tu(s, __riscv_vle16_v_f16m4(dyw + q, vl), __riscv_vle16_v_f16m4(pad + q, vl), vl);
+            q += (int)vl;
+        }
+        return __riscv_vfmv_f(__riscv_vfredusum(s, __riscv_vfmv_v_f_f32m1(0.0f, 1), vlmax));
+    }
+#endif
+    (void)acc32;
+    size_t vlmax = EK_VSETVL8((size_t)-1);
+    ek_v8 s = EK_VSPLAT8(0, vlmax);
+    for (int q = 0; q < qn;) {
+        size_t vl = EK_VSETVL8(qn - q);
+        s = __riscv_vfmacc_tu(s, EK_VLE8(dyw + q, vl), EK_VLE8(pad + q, vl), vl);
+        q += (int)vl;
+    }
+    return (float)__riscv_vfmv_f(__riscv_vfredusum(s, EK_VSPLAT1(0, 1), vlmax));
+}
+
+static void dw_bww_flat(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *scratch,
+                        const ek_conv_params_t *p) {
+    int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb, qn = (p->ho - 1) * wp + p->wo;
+    int accum = p->flags & EK_ACCUMULATE;
+    ek_t *pad = scratch, *dyw = scratch + (size_t)hp * wp;
+    vzero(scratch, (hp + p->ho) * wp);
+    for (int c = 0; c < p->cin; c++) {
+        const ek_t *dyc = dy + (size_t)c * p->ho * p->wo;
+        fill_pad(pad, x + (size_t)c * p->h * p->w, p, wp);
+        spread_dy(dyw, dyc, p, wp);
+        for (int i = 0; i < p->kh; i++)
+            for (int j = 0; j < p->kw; j++) {
+                float r = tap_dot(dyw, pad + i * wp + j, qn, p->flags & EK_ACC32);
+                ek_t *d = &dw[((size_t)c * p->kh + i) * p->kw + j];
+                *d = accum ? (ek_t)((float)*d + r) : (ek_t)r;
+            }
+        if (db) {
+            float sm = plane_sum(dyc, p->ho * p->wo);
+            db[c] = accum ? (ek_t)((float)db[c] + sm) : (ek_t)sm;
+        }
+    }
+}
+
 void EK_FN(dwconv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *scratch,
                          const ek_conv_params_t *p) {
+    if (is_flat(p)) {
+        dw_bww_flat(x, dy, dw, db, scratch, p);
+        return;
+    }
     int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb;
     int accum = p->flags & EK_ACCUMULATE;
     vzero(scratch, hp * wp);
@@ -128,8 +220,36 @@ void EK_FN(dwconv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t
     }
 }
 
+static void dw_bwx_flat(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
+                        const ek_conv_params_t *p) {
+    int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb, qn = (p->ho - 1) * wp + p->wo;
+    ek_t *dpad = scratch, *dyw = scratch + (size_t)hp * wp;
+    vzero(dyw, p->ho * wp);
+    for (int c = 0; c < p->cin; c++) {
+        const ek_t *wc = w + (size_t)c * p->kh * p->kw;
+        vzero(dpad, hp * wp);
+        spread_dy(dyw, dy + (size_t)c * p->ho * p->wo, p, wp);
+        for (int q = 0; q < qn;) {
+            size_t vl = EK_VSETVL8(qn - q);
+            ek_v8 g = EK_VLE8(dyw + q, vl);
+            for (int i = 0; i < p->kh; i++)
+                for (int j = 0; j < p->kw; j++) {
+                    ek_t *d = dpad + q + i * wp + j;
+                    EK_VSE(d, __riscv_vfmacc(EK_VLE8(d, vl), wc[i * p->kw + j], g, vl), vl);
+                }
+            q += (int)vl;
+        }
+        ek_t *dxc = dx + (size_t)c * p->h * p->w;
+        for (int ih = 0; ih < p->h; ih++) vcopy(dxc + (size_t)ih * p->w, dpad + (size_t)(ih + p->pt) * wp + p->pl, p->w);
+    }
+}
+
 void EK_FN(dwconv2d_bwx)(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
                          const ek_conv_params_t *p) {
+    if (is_flat(p)) {
+        dw_bwx_flat(dy, w, dx, scratch, p);
+        return;
+    }
     int wp = p->w + p->pl + p->pr, hp = p->h + p->pt + p->pb;
     ptrdiff_t bstride = (ptrdiff_t)p->sw * sizeof(ek_t);
     for (int c = 0; c < p->cin; c++) {

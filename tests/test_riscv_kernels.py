@@ -130,6 +130,9 @@ def conv_cases(rng):
             out.append((f"{name}_bwx", op + "_bwx", p, [dy, wt],
                         lambda ins, g=oracle_grads, x_=x, b_=b: g([x_, ins[1], b_, ins[0]], which="x"),
                         TOL_F16_GRAD))
+            out.append((f"{name}_bwx_acc16", op + "_bwx", conv_params(cin, h, w, co, k, k, s, pads), [dy, wt],
+                        lambda ins, g=oracle_grads, x_=x, b_=b: g([x_, ins[1], b_, ins[0]], which="x"),
+                        TOL_F16))
     # im2col / col2im against torch unfold / fold, and a pointwise conv
     cin, h, w, k, pads = 3, 9, 7, 3, (2, 1, 0, 1)
     x = rng.standard_normal((cin, h, w))
@@ -273,13 +276,23 @@ def results():
     return res
 
 
+_ORACLE = {}
+
+
+def expected_of(case, f16):
+    """The oracle's answer, once per case and input rounding (shared by the variants)."""
+    name, _op, _params, ins, oracle, _tol = case
+    if (name, f16) not in _ORACLE:
+        _ORACLE[(name, f16)] = oracle([r16(a) if f16 else np.asarray(a, np.float32) for a in ins])
+    return _ORACLE[(name, f16)]
+
+
 @pytest.mark.parametrize("vlen,variant", RUNS)
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_kernel_matches_torch(results, case, vlen, variant):
     name, op, params, ins, oracle, tol16 = case
     f16 = variant.startswith("f16")
-    ins_v = [r16(a) if f16 else np.asarray(a, np.float32) for a in ins]
-    expected = oracle(ins_v)
+    expected = expected_of(case, f16)
     got = results[(vlen, variant, name)]
     assert len(got) == len(expected)
     tol = tol16 if f16 else TOL_F32

@@ -1,7 +1,7 @@
 /* Bare-metal training-step benchmark: a ResNet-8-style and a DS-CNN-style network (no BN)
  * and a single conv2d layer, trained with the float kernels; minstret counts each phase.
- * Build with -DEK_VARIANT=0 (FP32 scalar ref), 1 (FP32 RVV) or 2 (FP16 RVV) and
- * -DEK_STEPS=n. Output lines (parsed by bench/riscv_train.py and the tests):
+ * Build with -DEK_VARIANT=0 (FP32 scalar ref), 1 (FP32 RVV) or 2 (FP16 RVV),
+ * -DEK_STEPS=n and -DEK_NETS=mask. Output lines (parsed by bench/riscv_train.py and the tests):
  *   RESULT <net> <phase> <instructions> <macs>
  *   LOSS <net> <step> <loss*1e6 as integer>
  * phases: fwd, bww (weight+bias grads), bwx (input grads), other (loss, masks, adds,
@@ -15,6 +15,9 @@
 #ifndef EK_STEPS
 #define EK_STEPS 1
 #endif
+#ifndef EK_NETS
+#define EK_NETS 7 /* bit mask: 1 conv2d, 2 resnet8, 4 dscnn */
+#endif
 #if EK_VARIANT == 0
 typedef float T;
 #define K(op) ek_##op##_f32_ref
@@ -25,7 +28,8 @@ typedef float T;
 typedef _Float16 T;
 #define K(op) ek_##op##_f16_rvv
 #endif
-/* FP16: forward accumulates in FP16, gradients in FP32 (EK_ACC32) */
+/* FP16: weight gradients (sums over every pixel) accumulate in FP32 (EK_ACC32); the
+ * forward pass and input gradients (sums over <= 9*cin or cout terms) in FP16 */
 #define GRAD_FLAGS EK_ACC32
 #define LOSS_SCALE 128.0f
 #define LR 0.01f
@@ -54,6 +58,14 @@ static T *tensor(size_t n, float scale) {
     return p;
 }
 
+/* buffers that start at zero draw no random numbers, so the Python oracle
+ * (tests/test_riscv_baremetal.py) replays the same initialization */
+static T *zeros(size_t n) {
+    T *p = ek_rv_alloc(n * sizeof(T));
+    for (size_t i = 0; i < n; i++) p[i] = 0;
+    return p;
+}
+
 static T *scratch;
 static size_t scratch_bytes;
 
@@ -76,12 +88,12 @@ static layer_t conv(T *x, int cin, int h, int w, int cout, int kh, int kw, int s
     while (scale * scale * fan_in > 3.0f * 2.0f) scale *= 0.9f; /* ~He-uniform */
     L.w = tensor(nw, scale);
     L.b = tensor(L.p.cout, 0.05f);
-    L.gw = tensor(nw, 0);
-    L.gb = tensor(L.p.cout, 0);
+    L.gw = zeros(nw);
+    L.gb = zeros(L.p.cout);
     L.x = x;
-    L.y = tensor(ny, 0);
-    L.gy = tensor(ny, 0);
-    L.gx = need_gx ? tensor((size_t)cin * h * w, 0) : 0;
+    L.y = zeros(ny);
+    L.gy = zeros(ny);
+    L.gx = need_gx ? zeros((size_t)cin * h * w) : 0;
     L.need_gx = need_gx;
     size_t sb = dw ? K(dwconv2d_scratch_bytes)(&L.p) : K(conv2d_scratch_bytes)(&L.p);
     if (sb > scratch_bytes) scratch_bytes = sb;
@@ -112,6 +124,7 @@ static void bwd(layer_t *L) {
     ph_macs[PH_BWW] += macs_of(L);
     if (!L->need_gx) return;
     phase(PH_BWX);
+    gp.flags = 0;
     if (L->dw) K(dwconv2d_bwx)(L->gy, L->w, L->gx, scratch, &gp);
     else K(conv2d_bwx)(L->gy, L->w, L->gx, scratch, &gp);
     ph_macs[PH_BWX] += macs_of(L);
@@ -135,15 +148,15 @@ static head_t head(T *feat, int c, int h, int w, int classes) {
     head_t H = {{c, h, w, h, w, h, w, 0, 0}, c, classes};
     ek_pool_params_init(&H.pp);
     H.feat = feat;
-    H.pooled = tensor(c, 0);
+    H.pooled = zeros(c);
     H.fw = tensor((size_t)classes * c, 1.0f / 8);
     H.fb = tensor(classes, 0.05f);
-    H.gfw = tensor((size_t)classes * c, 0);
-    H.gfb = tensor(classes, 0);
-    H.logits = tensor(classes, 0);
-    H.glogits = tensor(classes, 0);
-    H.gpooled = tensor(c, 0);
-    H.gfeat = tensor((size_t)c * h * w, 0);
+    H.gfw = zeros((size_t)classes * c);
+    H.gfb = zeros(classes);
+    H.logits = zeros(classes);
+    H.glogits = zeros(classes);
+    H.gpooled = zeros(c);
+    H.gfeat = zeros((size_t)c * h * w);
     return H;
 }
 
@@ -159,7 +172,7 @@ static float head_step(head_t *H, int label) {
     K(linear_bww)(H->pooled, H->glogits, H->gfw, H->gfb, 1, H->c, H->classes, GRAD_FLAGS);
     ph_macs[PH_BWW] += (uint64_t)H->c * H->classes;
     phase(PH_BWX);
-    K(linear_bwx)(H->glogits, H->fw, H->gpooled, 1, H->c, H->classes, GRAD_FLAGS);
+    K(linear_bwx)(H->glogits, H->fw, H->gpooled, 1, H->c, H->classes, 0);
     ph_macs[PH_BWX] += (uint64_t)H->c * H->classes;
     phase(PH_OTHER);
     K(avgpool2d_bw)(H->gpooled, H->gfeat, &H->pp);
@@ -237,8 +250,8 @@ static block_t block(T *x, int cin, int h, int cout, int s) {
     if (B.has_sc) B.sc.gy = B.b.gy;
     B.a.gy = B.b.gx;
     B.n_out = cout * ho * ho;
-    B.sum = tensor(B.n_out, 0);
-    B.gsum = tensor(B.n_out, 0);
+    B.sum = zeros(B.n_out);
+    B.gsum = zeros(B.n_out);
     return B;
 }
 
@@ -271,6 +284,7 @@ static void sgd_block(block_t *B) {
 }
 
 static void bench_resnet8(void) {
+    rng_state = 12345;
     T *x = tensor(3 * 32 * 32, 1.0f);
     layer_t stem = conv(x, 3, 32, 32, 16, 3, 3, 1, 1, 1, 1, 1, EK_ACT_RELU, 0, 0);
     block_t b1 = block(stem.y, 16, 32, 16, 1);
@@ -301,6 +315,7 @@ static void bench_resnet8(void) {
 
 /* ---- DS-CNN (MLPerf Tiny KWS, no BN): 49x10 MFCC -> 12 -------------------------------- */
 static void bench_dscnn(void) {
+    rng_state = 12345;
     T *x = tensor(49 * 10, 1.0f);
     layer_t stem = conv(x, 1, 49, 10, 64, 10, 4, 2, 4, 1, 5, 2, EK_ACT_RELU, 0, 0);
     layer_t dw[4], pw[4];
@@ -342,11 +357,11 @@ static void bench_dscnn(void) {
 }
 
 int main(void) {
-    bench_conv();
+    if (EK_NETS & 1) bench_conv();
     scratch_bytes = 0;
-    bench_resnet8();
+    if (EK_NETS & 2) bench_resnet8();
     scratch_bytes = 0;
-    bench_dscnn();
+    if (EK_NETS & 4) bench_dscnn();
     ek_rv_puts("DONE\n");
     return 0;
 }
