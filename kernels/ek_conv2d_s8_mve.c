@@ -3,8 +3,14 @@
  * (ek_arm_mve.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_mve.h"
 
-static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t pix, int8_t *col) {
-    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+/* Out of line on purpose: inlined, GCC hoists the set-up of every tail-predicated loop
+ * of every call site into the pixel prologue (~100 instructions per pixel). */
+__attribute__((noinline)) static void copy_bytes(int8_t *dst, const int8_t *src, int32_t n) {
+    ek_mve_copy8(dst, src, n);
+}
+__attribute__((noinline)) static void fill_bytes(int8_t *dst, int8_t v, int32_t n) { ek_mve_fill8(dst, v, n); }
+
+static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int8_t *col) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int32_t ic = p->in_c, kw = p->k_w, dw = p->dil_w;
     const int8_t pad = (int8_t)(-p->input_offset);  /* x_zp: contributes 0 */
@@ -14,17 +20,17 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
     for (int32_t ky = 0; ky < p->k_h; ky++, col += kw * ic) {
         const int32_t iy = iy0 + ky * p->dil_h;
         if (iy < 0 || iy >= p->in_h || kx1 <= kx0) {
-            ek_mve_fill8(col, pad, kw * ic);
+            fill_bytes(col, pad, kw * ic);
             continue;
         }
-        if (kx0) ek_mve_fill8(col, pad, kx0 * ic);
+        if (kx0) fill_bytes(col, pad, kx0 * ic);
         const int8_t *x = input + ((size_t)iy * p->in_w + ix0 + kx0 * dw) * ic;
         if (dw == 1) {
-            ek_mve_copy8(col + kx0 * ic, x, (kx1 - kx0) * ic);
+            copy_bytes(col + kx0 * ic, x, (kx1 - kx0) * ic);
         } else {
-            for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic) ek_mve_copy8(col + kx * ic, x, ic);
+            for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic) copy_bytes(col + kx * ic, x, ic);
         }
-        if (kx1 < kw) ek_mve_fill8(col + kx1 * ic, pad, (kw - kx1) * ic);
+        if (kx1 < kw) fill_bytes(col + kx1 * ic, pad, (kw - kx1) * ic);
     }
 }
 
@@ -33,9 +39,16 @@ EK_NOIPA void ek_conv2d_s8_mve(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t stride = (int32_t)EK_ALIGN16(K);
     int8_t *buf = (int8_t *)scratch;
     const int32_t n_pix = p->out_h * p->out_w;
+    int32_t oy = 0, ox = 0;  /* the next pixel to gather, kept incrementally (no division) */
     for (int32_t pix = 0; pix < n_pix; pix += 4) {
         const int32_t n = n_pix - pix < 4 ? n_pix - pix : 4;
-        for (int32_t j = 0; j < n; j++) im2col_pixel(p, input, pix + j, buf + j * stride);
+        for (int32_t j = 0; j < n; j++) {
+            im2col_pixel(p, input, oy, ox, buf + j * stride);
+            if (++ox == p->out_w) {
+                ox = 0;
+                oy++;
+            }
+        }
         const int8_t *c1 = n > 1 ? buf + stride : buf, *c2 = n > 2 ? buf + 2 * stride : buf;
         const int8_t *c3 = n > 3 ? buf + 3 * stride : buf;
         ek_mve_mat_cols(p, K, weights, bias, multiplier, shift, buf, c1, c2, c3, n,

@@ -13,8 +13,13 @@
 
 #include "ek_s8.h"
 
-/* Copy n bytes (any n) with 16-byte vector moves. */
+/* Copy n bytes (any n) with 16-byte vector moves (one predicated move when n <= 16). */
 EK_INLINE void ek_mve_copy8(int8_t *dst, const int8_t *src, int32_t n) {
+    if (n <= 16) {
+        const mve_pred16_t pr = vctp8q((uint32_t)n);
+        vstrbq_p_s8(dst, vldrbq_z_s8(src, pr), pr);
+        return;
+    }
     for (int32_t i = 0; i < n; i += 16) {
         const mve_pred16_t pr = vctp8q((uint32_t)(n - i));
         vstrbq_p_s8(dst + i, vldrbq_z_s8(src + i, pr), pr);
@@ -23,6 +28,10 @@ EK_INLINE void ek_mve_copy8(int8_t *dst, const int8_t *src, int32_t n) {
 
 EK_INLINE void ek_mve_fill8(int8_t *dst, int8_t v, int32_t n) {
     const int8x16_t d = vdupq_n_s8(v);
+    if (n <= 16) {
+        vstrbq_p_s8(dst, d, vctp8q((uint32_t)n));
+        return;
+    }
     for (int32_t i = 0; i < n; i += 16) vstrbq_p_s8(dst + i, d, vctp8q((uint32_t)(n - i)));
 }
 
