@@ -67,7 +67,11 @@ def open_rig(rig_build, request):
     return _open
 
 
-@pytest.fixture
-def device(open_rig):
-    with open_rig() as dev:
+@pytest.fixture(params=["line", "auto"], ids=["line", "files"])
+def device(open_rig, request):
+    """A connected Device, once streaming data over the line and once through host
+    files (where the device can reach them: emulators and host builds)."""
+    with open_rig(bulk=request.param) as dev:
+        if request.param == "auto" and dev.file_dir is None:
+            pytest.skip(f"{dev.name}: no host-file bulk path on a real board")
         yield dev

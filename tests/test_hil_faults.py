@@ -69,7 +69,7 @@ def test_corrupted_frames_both_ways_recover_exactly(build):
         faults["t"] = FaultyTransport(t, corrupt_tx={2, 5, 6}, corrupt_rx_every=2503, seed=3)
         return faults["t"]
 
-    with open_device(build, timeout=0.3, transport_wrapper=wrap) as dev:
+    with open_device(build, timeout=0.3, transport_wrapper=wrap, bulk="line") as dev:
         for x in cases(4):
             np.testing.assert_array_equal(dev.infer([x]).outputs[0], affine(x))
         s = dev.client.stats
@@ -79,25 +79,26 @@ def test_corrupted_frames_both_ways_recover_exactly(build):
 
 
 def test_dropped_frames_are_resent(build):
-    with open_device(build, timeout=0.2,
+    with open_device(build, timeout=0.2, bulk="line",
                      transport_wrapper=lambda t: FaultyTransport(t, drop_tx={1, 3, 4})) as dev:
         x = cases(1)[0]
         np.testing.assert_array_equal(dev.infer([x]).outputs[0], affine(x))
         assert dev.client.stats.timeouts == 3 and dev.client.stats.retries == 3
 
 
-def test_random_fault_soak_never_accepts_a_wrong_result(build):
+@pytest.mark.parametrize("bulk", ["line", "auto"])
+def test_random_fault_soak_never_accepts_a_wrong_result(build, bulk):
     wrap = lambda t: FaultyTransport(t, p_drop_tx=0.05, p_corrupt_tx=0.1, p_corrupt_rx=2e-4, seed=11)
-    with open_device(build, timeout=0.15, transport_wrapper=wrap) as dev:
+    with open_device(build, timeout=0.15, transport_wrapper=wrap, bulk=bulk) as dev:
         dev.client.retries = 10
         for x in cases(25, seed=5):
             np.testing.assert_array_equal(dev.infer([x]).outputs[0], affine(x))
         s = dev.client.stats
-    assert s.retries > 5 and s.bad_frames > 0
+    assert s.retries > 5
 
 
 def test_a_dead_line_is_a_clear_error(build):
-    with open_device(build, timeout=0.1) as dev:
+    with open_device(build, timeout=0.1, bulk="line") as dev:
         dev.client.t = FaultyTransport(dev.client.t, p_drop_tx=1.0)
         with pytest.raises(DeviceError, match=r"no reply to SET_INPUT after 5 tries"):
             dev.infer(cases(1))

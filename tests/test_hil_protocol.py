@@ -66,7 +66,7 @@ def test_cobs_roundtrip_and_no_zero():
 
 def test_infer_matches_formula_and_info(build):
     rng = np.random.default_rng(0)
-    with open_device(build) as dev:
+    with open_device(build, bulk="line") as dev:
         assert dev.info.model_hash == zlib.crc32((build / "model.edg").read_bytes())
         assert dev.info.input_bytes == [N] and dev.info.output_bytes == [N]
         assert dev.info.max_payload == 1024 and dev.info.counter_unit == "ns"
@@ -79,6 +79,22 @@ def test_infer_matches_formula_and_info(build):
         assert dev.client.stats.requests == 1 + 5 * 5
         t = dev.timing()
         assert len(t.layers) == 2 and t.total >= t.layers[0]
+
+
+def test_bulk_through_host_files(build):
+    rng = np.random.default_rng(2)
+    with open_device(build) as dev:
+        assert dev.file_dir is not None and dev.client.has_files
+        for _ in range(3):
+            x = rng.integers(-128, 128, SHAPE).astype(np.int8)
+            np.testing.assert_array_equal(dev.infer([x]).outputs[0], affine(x))
+        assert dev.client.stats.requests == 1 + 3 * 3   # LOAD_INPUT, RUN, SAVE_OUTPUT per case
+        file_dir = dev.file_dir
+        with pytest.raises(DeviceStatusError, match="file access"):
+            dev.client.load_input(0, file_dir / "missing.bin", N)
+        with pytest.raises(DeviceStatusError, match="out of range"):
+            dev.client.load_input(0, file_dir / "in0.bin", N - 1)
+    assert not file_dir.exists()
 
 
 def test_echo_crosses_block_and_zero_boundaries(raw):

@@ -42,6 +42,8 @@ enum {
     EK_HIL_SET_WEIGHTS = 0x09, /* u32 offset, bytes -> (empty) */
     EK_HIL_RESET = 0x0A,       /* -> (empty), then the device reboots */
     EK_HIL_ECHO = 0x0B,        /* bytes -> the same bytes (latency/throughput probe) */
+    EK_HIL_LOAD_INPUT = 0x0C,  /* u8 index, u8[3] 0, u32 bytes, path -> (empty): input from a host file */
+    EK_HIL_SAVE_OUTPUT = 0x0D, /* u8 index, u8[3] 0, path -> u32 bytes: output to a host file */
     EK_HIL_BOOT = 0x7D,        /* device -> host only, unasked, at boot: u32 boot count */
     EK_HIL_ACK = 0x7E,         /* device -> host only: a long command (RUN, TRAIN_STEP) started */
     EK_HIL_NAK = 0x7F,         /* device -> host only: a frame arrived damaged; resend */
@@ -74,6 +76,7 @@ enum {
 #define EK_HIL_CAP_TRAIN 1u
 #define EK_HIL_CAP_LAYER_TIMING 2u
 #define EK_HIL_CAP_COUNTER 4u
+#define EK_HIL_CAP_FILES 8u /* LOAD_INPUT/SAVE_OUTPUT: bulk data through host files */
 
 /* ---- the server -------------------------------------------------------------- */
 
@@ -95,6 +98,12 @@ uint64_t ek_hil_counter(void);  /* a monotonic count in ek_hil_counter_unit() un
 uint8_t ek_hil_counter_unit(void);
 uint32_t ek_hil_boot_count(void); /* how many times this device has booted (0 if unknown) */
 void ek_hil_reboot(void);       /* called after the RESET reply has been flushed */
+
+/* Optional: host file access for bulk transfers (semihosting on an emulator, stdio on
+ * the host build). Weak references: a port without them answers EK_HIL_E_UNSUPPORTED
+ * and the host streams over the line instead. Return the bytes moved, or -1. */
+int32_t ek_hil_file_read(const char *path, uint8_t *dst, uint32_t n) __attribute__((weak));
+int32_t ek_hil_file_write(const char *path, const uint8_t *src, uint32_t n) __attribute__((weak));
 
 /* ---- training hooks: the on-device training runtime (runtime/train) defines them.
  * They are weak references: in a build without training they are absent and the

@@ -69,6 +69,25 @@ uint64_t ek_hil_counter(void)
 
 uint8_t ek_hil_counter_unit(void) { return EK_HIL_UNIT_NS; }
 
+int32_t ek_hil_file_read(const char *path, uint8_t *dst, uint32_t n)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return -1;
+    size_t got = fread(dst, 1, n, f);
+    fclose(f);
+    return (int32_t)got;
+}
+
+int32_t ek_hil_file_write(const char *path, const uint8_t *src, uint32_t n)
+{
+    FILE *f = fopen(path, "wb");
+    if (!f)
+        return -1;
+    size_t put = fwrite(src, 1, n, f);
+    return fclose(f) == 0 ? (int32_t)put : -1;
+}
+
 uint32_t ek_hil_boot_count(void) { return boot_count; }
 
 void ek_hil_reboot(void)

@@ -21,6 +21,30 @@ uint8_t ek_hil_counter_unit(void)
     return EK_ICOUNT_SHIFT >= 0 ? EK_HIL_UNIT_INSTRUCTIONS : EK_HIL_UNIT_CYCLES;
 }
 
+#ifdef EK_HIL_SEMIHOSTING
+/* Emulators (and boards under a debugger) reach host files through semihosting: bulk
+ * data at memory speed instead of ~KB/s over the emulated UART. Only compiled in when
+ * asked for: on a board without a debugger a semihosting call is a fault. */
+int32_t ek_hil_file_read(const char *path, uint8_t *dst, uint32_t n)
+{
+    int32_t h = ek_sh_open(path, EK_SH_READ_BINARY);
+    if (h < 0)
+        return -1;
+    int32_t got = ek_sh_read(h, dst, n);
+    ek_sh_close(h);
+    return got;
+}
+
+int32_t ek_hil_file_write(const char *path, const uint8_t *src, uint32_t n)
+{
+    int32_t h = ek_sh_open(path, EK_SH_WRITE_BINARY);
+    if (h < 0)
+        return -1;
+    int32_t put = ek_sh_write(h, src, n);
+    return ek_sh_close(h) == 0 ? put : -1;
+}
+#endif
+
 /* RAM is re-initialised at boot, so the boot count is unknown here; the host detects a
  * reboot through the session token instead (a command answered EK_HIL_E_NO_SESSION). */
 uint32_t ek_hil_boot_count(void) { return 0u; }

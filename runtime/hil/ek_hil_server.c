@@ -92,6 +92,8 @@ static uint32_t info_block(uint8_t *out, uint32_t cap, uint32_t *len)
         caps |= EK_HIL_CAP_LAYER_TIMING;
     if (ek_hil_counter_unit() != EK_HIL_UNIT_NONE)
         caps |= EK_HIL_CAP_COUNTER;
+    if (ek_hil_file_read && ek_hil_file_write)
+        caps |= EK_HIL_CAP_FILES;
     put16(out + 0, EK_HIL_PROTO_VERSION);
     put16(out + 2, EK_HIL_MAX_PAYLOAD);
     put32(out + 4, mi->model_hash);
@@ -141,6 +143,47 @@ static uint32_t do_set_input(const uint8_t *in, uint32_t in_len)
     if (off > size || n > size - off)
         return EK_HIL_E_OUT_OF_RANGE;
     memcpy(ek_model_input(idx) + off, in + 8, n);
+    return EK_HIL_OK;
+}
+
+/* Copies the path that ends a LOAD_INPUT/SAVE_OUTPUT request into a C string. */
+static int take_path(const uint8_t *in, uint32_t in_len, uint32_t at, char *path, uint32_t cap)
+{
+    if (in_len <= at || in_len - at >= cap)
+        return 0;
+    memcpy(path, in + at, in_len - at);
+    path[in_len - at] = 0;
+    return 1;
+}
+
+static uint32_t do_load_input(const uint8_t *in, uint32_t in_len)
+{
+    static char path[EK_HIL_MAX_PAYLOAD];
+    if (!ek_hil_file_read)
+        return EK_HIL_E_UNSUPPORTED;
+    if (in_len < 9 || !take_path(in, in_len, 8, path, sizeof path))
+        return EK_HIL_E_BAD_ARGS;
+    uint32_t idx = in[0], n = get32(in + 4);
+    if (idx >= ek_model_info()->n_inputs || n != ek_model_input_bytes(idx))
+        return EK_HIL_E_OUT_OF_RANGE;
+    return ek_hil_file_read(path, ek_model_input(idx), n) == (int32_t)n ? EK_HIL_OK : EK_HIL_E_HOOK_FAILED;
+}
+
+static uint32_t do_save_output(const uint8_t *in, uint32_t in_len, uint8_t *out, uint32_t *len)
+{
+    static char path[EK_HIL_MAX_PAYLOAD];
+    if (!ek_hil_file_write)
+        return EK_HIL_E_UNSUPPORTED;
+    if (in_len < 5 || !take_path(in, in_len, 4, path, sizeof path))
+        return EK_HIL_E_BAD_ARGS;
+    uint32_t idx = in[0];
+    if (idx >= ek_model_info()->n_outputs)
+        return EK_HIL_E_OUT_OF_RANGE;
+    uint32_t n = ek_model_output_bytes(idx);
+    if (ek_hil_file_write(path, ek_model_output(idx), n) != (int32_t)n)
+        return EK_HIL_E_HOOK_FAILED;
+    put32(out, n);
+    *len = 4;
     return EK_HIL_OK;
 }
 
@@ -306,6 +349,8 @@ static void handle_frame(void)
         case EK_HIL_TRAIN_STEP: st = do_train_step(in, len, out, &out_len); break;
         case EK_HIL_GET_WEIGHTS: st = do_get_weights(in, len, out, &out_len); break;
         case EK_HIL_SET_WEIGHTS: st = do_set_weights(in, len, out, &out_len); break;
+        case EK_HIL_LOAD_INPUT: st = do_load_input(in, len); break;
+        case EK_HIL_SAVE_OUTPUT: st = do_save_output(in, len, out, &out_len); break;
         case EK_HIL_RESET: st = EK_HIL_OK; break;
         case EK_HIL_ECHO:
             memmove(out, in, len); /* rx and tx are distinct buffers; memmove for clarity */

@@ -227,6 +227,19 @@ class HilClient:
         for off in range(0, len(data), step) or [0]:
             self.request(P.SET_INPUT, struct.pack("<BxxxI", index, off) + data[off:off + step])
 
+    @property
+    def has_files(self):
+        return bool(self._need_info().caps & P.CAP_FILES)
+
+    def load_input(self, index, path, nbytes):
+        """The device reads input `index` from a host file (semihosting / host build)."""
+        self.request(P.LOAD_INPUT, struct.pack("<BxxxI", index, nbytes) + str(path).encode())
+
+    def save_output(self, index, path):
+        """The device writes output `index` to a host file; returns its byte count."""
+        f = self.request(P.SAVE_OUTPUT, struct.pack("<Bxxx", index) + str(path).encode())
+        return struct.unpack_from("<I", f.payload)[0]
+
     def run(self, timeout=60.0):
         """Runs the model; returns (rc, count, unit)."""
         f = self.request(P.RUN, run_timeout=timeout)

@@ -33,9 +33,11 @@ class InferResult:
 
 
 class Device:
-    def __init__(self, client, name, manifest=None, emulator=None, proc_transport=None,
-                 run_timeout=RUN_TIMEOUT):
+    def __init__(self, client, name, manifest=None, emulator=None, run_timeout=RUN_TIMEOUT, file_dir=None):
         self.client = client
+        # A folder both sides can reach (same machine): inputs and outputs then move as
+        # files (semihosting on QEMU), not ~KB/s over the emulated UART.
+        self.file_dir = Path(file_dir) if file_dir else None
         self.name = name
         self.manifest = manifest
         self.emulator = emulator
@@ -94,10 +96,14 @@ class Device:
         while True:
             try:
                 with self._guard():
+                    files = self.file_dir is not None and self.client.has_files
                     for i, data in enumerate(inputs):
-                        self.client.set_input(i, data)
+                        if files:
+                            self.client.load_input(i, self._write_file(f"in{i}.bin", data), len(data))
+                        else:
+                            self.client.set_input(i, data)
                     rc, count, unit = self.client.run(timeout=self.run_timeout)
-                    outs = [self.client.get_output(i) for i in range(len(self.client.info.output_bytes))]
+                    outs = [self._output(i, files) for i in range(len(self.client.info.output_bytes))]
                 return outs, count, unit, rc, resets
             except DeviceResetError:
                 resets += 1
@@ -105,6 +111,22 @@ class Device:
                     raise
                 self.resets_recovered += 1
                 self.connect()
+
+    def _write_file(self, name, data):
+        path = self.file_dir / name
+        path.write_bytes(data)
+        return path
+
+    def _output(self, i, files):
+        if not files:
+            return self.client.get_output(i)
+        path = self.file_dir / f"out{i}.bin"
+        path.unlink(missing_ok=True)  # never read a previous case's file
+        n = self.client.save_output(i, path)
+        data = path.read_bytes()
+        if len(data) != n or n != self.client.info.output_bytes[i]:
+            raise DeviceError(f"{self.name}: output {i} file has {len(data)} bytes, the device wrote {n}")
+        return data
 
     def infer(self, inputs, recover=True):
         """Arrays in (per manifest input; float data is quantized), arrays out."""
@@ -146,16 +168,24 @@ def _resolve(build_or_board, image, board):
 
 @contextlib.contextmanager
 def open_device(build_or_board, image=None, *, board=None, port=None, baud=None, timeout=None,
-                run_timeout=RUN_TIMEOUT, lifetime_s=None, transport_wrapper=None):
+                run_timeout=RUN_TIMEOUT, lifetime_s=None, transport_wrapper=None, bulk="auto"):
     """A connected Device (HELLO done) for a build directory, a board name, or "host".
 
     Emulated boards get a fresh QEMU (free TCP port, killed in a finally, never left
     behind); real boards are opened on their serial port (board yaml serial.port, or
     `port`), assumed flashed (`edgesdk flash`). `lifetime_s` caps an emulator's life.
-    `transport_wrapper(transport)` lets fault tests wrap the link."""
+    `transport_wrapper(transport)` lets fault tests wrap the link. `bulk`: "auto" moves
+    inputs/outputs as host files when the device runs on this machine and supports it
+    (QEMU semihosting, host builds), "line" always streams them in frames."""
+    import shutil
+    import tempfile
+
+    if bulk not in ("auto", "line"):
+        raise ValueError(f"bulk must be 'auto' or 'line', not {bulk!r}")
     board_ref, image, manifest = _resolve(build_or_board, image, board)
     emulator = None
     transport = None
+    file_dir = None
     try:
         if str(board_ref) == HOST:
             from .transport import PtyTransport
@@ -192,7 +222,10 @@ def open_device(build_or_board, image=None, *, board=None, port=None, baud=None,
                 kind = "serial"
         link = transport_wrapper(transport) if transport_wrapper else transport
         client = HilClient(link, timeout=timeout or _TIMEOUTS[kind], name=name)
-        dev = Device(client, name, manifest=manifest, emulator=emulator, run_timeout=run_timeout)
+        if bulk == "auto" and kind != "serial":
+            file_dir = tempfile.mkdtemp(prefix="ek_hil_files_")
+        dev = Device(client, name, manifest=manifest, emulator=emulator, run_timeout=run_timeout,
+                     file_dir=file_dir)
         dev.connect()
         yield dev
     finally:
@@ -200,3 +233,5 @@ def open_device(build_or_board, image=None, *, board=None, port=None, baud=None,
             transport.close()
         if emulator is not None:
             emulator.stop()
+        if file_dir is not None:
+            shutil.rmtree(file_dir, ignore_errors=True)

@@ -26,6 +26,16 @@ def rig_sources(board):
     return [d / "ek_hil_codec.c", d / "ek_hil_server.c", d / port]
 
 
+def rig_defines(board):
+    """-D values the rig needs for `board`: host-file bulk transfers on emulators only
+    (semihosting faults on a board without a debugger)."""
+    from ..boards import load_board
+    if str(getattr(board, "name", board)) == HOST:
+        return {}
+    b = board if hasattr(board, "emulated") else load_board(board)
+    return {"EK_HIL_SEMIHOSTING": None} if b.runner == "qemu" else {}
+
+
 def build_host(model_sources, out, defines=None, include_dirs=None, cc=None):
     """A host-native rig executable: the device is a process on a pty."""
     cc = cc or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
@@ -49,4 +59,5 @@ def build_mcu(model_sources, board, out, defines=None, include_dirs=None):
     from ..package.arm import compile_firmware
 
     return compile_firmware([*rig_sources(board), *map(Path, model_sources)], board, out,
-                            defines=defines, include_dirs=[hil_dir(), *(include_dirs or [])])
+                            defines={**rig_defines(board), **(defines or {})},
+                            include_dirs=[hil_dir(), *(include_dirs or [])])

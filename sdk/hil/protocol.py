@@ -16,10 +16,12 @@ CRC = struct.Struct("<I")
 # Commands; a reply's type is the command | REPLY.
 HELLO, INFO, SET_INPUT, RUN, GET_OUTPUT, TIMING = 0x01, 0x02, 0x03, 0x04, 0x05, 0x06
 TRAIN_STEP, GET_WEIGHTS, SET_WEIGHTS, RESET, ECHO = 0x07, 0x08, 0x09, 0x0A, 0x0B
+LOAD_INPUT, SAVE_OUTPUT = 0x0C, 0x0D
 BOOT, ACK, NAK, REPLY = 0x7D, 0x7E, 0x7F, 0x80
 COMMAND_NAMES = {HELLO: "HELLO", INFO: "INFO", SET_INPUT: "SET_INPUT", RUN: "RUN",
                  GET_OUTPUT: "GET_OUTPUT", TIMING: "TIMING", TRAIN_STEP: "TRAIN_STEP",
-                 GET_WEIGHTS: "GET_WEIGHTS", SET_WEIGHTS: "SET_WEIGHTS", RESET: "RESET", ECHO: "ECHO"}
+                 GET_WEIGHTS: "GET_WEIGHTS", SET_WEIGHTS: "SET_WEIGHTS", RESET: "RESET", ECHO: "ECHO",
+                 LOAD_INPUT: "LOAD_INPUT", SAVE_OUTPUT: "SAVE_OUTPUT"}
 
 # Reply status.
 OK, E_UNKNOWN_CMD, E_BAD_ARGS, E_OUT_OF_RANGE, E_MODEL_FAILED = 0, 1, 2, 3, 4
@@ -27,13 +29,13 @@ E_UNSUPPORTED, E_NO_SESSION, E_HOOK_FAILED, E_TOO_LARGE, E_BAD_FRAME = 5, 6, 7, 
 STATUS_NAMES = {OK: "ok", E_UNKNOWN_CMD: "unknown command", E_BAD_ARGS: "bad arguments",
                 E_OUT_OF_RANGE: "offset or index out of range", E_MODEL_FAILED: "model run failed",
                 E_UNSUPPORTED: "not supported by this firmware", E_NO_SESSION: "no session (device was reset)",
-                E_HOOK_FAILED: "training hook failed", E_TOO_LARGE: "reply too large",
+                E_HOOK_FAILED: "device hook failed (training or file access)", E_TOO_LARGE: "reply too large",
                 E_BAD_FRAME: "damaged frame"}
 
 # Counter units and capability bits.
 UNIT_NONE, UNIT_INSTRUCTIONS, UNIT_CYCLES, UNIT_NS = 0, 1, 2, 3
 UNIT_NAMES = {UNIT_NONE: "", UNIT_INSTRUCTIONS: "instructions", UNIT_CYCLES: "cycles", UNIT_NS: "ns"}
-CAP_TRAIN, CAP_LAYER_TIMING, CAP_COUNTER = 1, 2, 4
+CAP_TRAIN, CAP_LAYER_TIMING, CAP_COUNTER, CAP_FILES = 1, 2, 4, 8
 
 MIN_FRAME = HEADER.size + CRC.size
 

@@ -58,7 +58,7 @@ class QemuInstance:
         # lost before we connect), QMP to a unix socket for reset/inspection.
         cmd = [c for c in cmd if c != "-nographic"]
         return [*cmd, "-display", "none", "-monitor", "none",
-                "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on",
+                "-serial", f"tcp:127.0.0.1:{port},server=on,wait=on,nodelay=on",
                 "-qmp", f"unix:{qmp_path},server=on,wait=off", "-kernel", str(self.image)]
 
     def start(self, connect_timeout=30.0):
