@@ -3,7 +3,14 @@
  * 6 pixel SMLAD matmul (ek_arm_dsp.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_dsp.h"
 
-static inline int16_t *zero_groups(int16_t *dst, int32_t groups, int32_t stride) {
+/* Out of line on purpose: inlined into im2col_pixel, GCC hoists the set-up of every
+ * loop of every call site into the pixel prologue. */
+__attribute__((noinline)) static void widen_groups(const int8_t *x, int16_t *dst, int32_t n, int32_t off,
+                                                   int32_t stride) {
+    ek_dsp_widen_reordered(x, dst, n, off, stride);
+}
+
+__attribute__((noinline)) static int16_t *zero_groups(int16_t *dst, int32_t groups, int32_t stride) {
     for (int32_t g = 0; g < groups; g++, dst += stride) {
         ((uint32_t *)dst)[0] = 0u;  /* word-aligned: the compiler may pair these as STRD */
         ((uint32_t *)dst)[1] = 0u;
@@ -33,16 +40,16 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
                 dst = zero_groups(dst, kw * g_tap, stride);
                 continue;
             }
-            dst = zero_groups(dst, kx0 * g_tap, stride);
+            if (kx0) dst = zero_groups(dst, kx0 * g_tap, stride);
             const int8_t *x = input + ((size_t)iy * in_w + ix0 + kx0 * dw) * ic;
             if (dw == 1) {
-                ek_dsp_widen_reordered(x, dst, (kx1 - kx0) * ic, off, stride);
+                widen_groups(x, dst, (kx1 - kx0) * ic, off, stride);
                 dst += (kx1 - kx0) * g_tap * stride;
             } else {
                 for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic, dst += g_tap * stride)
-                    ek_dsp_widen_reordered(x, dst, ic, off, stride);
+                    widen_groups(x, dst, ic, off, stride);
             }
-            dst = zero_groups(dst, (kw - kx1) * g_tap, stride);
+            if (kx1 < kw) dst = zero_groups(dst, (kw - kx1) * g_tap, stride);
         }
         return;
     }

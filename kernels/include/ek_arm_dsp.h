@@ -74,21 +74,33 @@ EK_INLINE void ek_dsp_widen_reordered(const int8_t *src, int16_t *dst, int32_t n
     const uint32_t off2 = ((uint32_t)(uint16_t)offset << 16) | (uint16_t)offset;
     int32_t g = n >> 2;
     if (stride == EK_DSP_GSTRIDE && g) {
-        /* 6 instructions per group: LDR, 2 SXTB16, 2 SADD16, STRD (post-indexed). */
+        /* 6 instructions per group: LDR, 2 SXTB16, 2 SADD16, STRD (post-indexed); two
+         * groups per trip. */
         uint32_t t0, t1, t2;
-        __asm__ volatile(
-            "1:\n"
-            "ldr %[t0], [%[s]], #4\n"
-            "sxtb16 %[t1], %[t0]\n"
-            "sxtb16 %[t2], %[t0], ror #8\n"
-            "sadd16 %[t1], %[t1], %[o]\n"
-            "sadd16 %[t2], %[t2], %[o]\n"
-            "strd %[t1], %[t2], [%[d]], %[st]\n"
-            "subs %[g], %[g], #1\n"
-            "bne 1b\n"
-            : [s] "+r"(src), [d] "+r"(dst), [g] "+r"(g), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-            : [o] "r"(off2), [st] "i"(2 * EK_DSP_GSTRIDE)
-            : "memory", "cc");
+#define EK_WIDEN_ASM                               \
+    "ldr %[t0], [%[s]], #4\n"                      \
+    "sxtb16 %[t1], %[t0]\n"                        \
+    "sxtb16 %[t2], %[t0], ror #8\n"                \
+    "sadd16 %[t1], %[t1], %[o]\n"                  \
+    "sadd16 %[t2], %[t2], %[o]\n"                  \
+    "strd %[t1], %[t2], [%[d]], %[st]\n"
+        if (g & 1) {
+            __asm__ volatile(EK_WIDEN_ASM
+                             : [s] "+r"(src), [d] "+r"(dst), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                             : [o] "r"(off2), [st] "i"(2 * EK_DSP_GSTRIDE)
+                             : "memory");
+        }
+        g >>= 1;
+        if (g) {
+            __asm__ volatile("1:\n" EK_WIDEN_ASM EK_WIDEN_ASM
+                             "subs %[g], %[g], #1\n"
+                             "bne 1b\n"
+                             : [s] "+r"(src), [d] "+r"(dst), [g] "+r"(g), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                               [t2] "=&r"(t2)
+                             : [o] "r"(off2), [st] "i"(2 * EK_DSP_GSTRIDE)
+                             : "memory", "cc");
+        }
+#undef EK_WIDEN_ASM
     } else {
         for (; g > 0; g--, src += 4, dst += stride) {
             const uint32_t x = ek_ld32(src);
