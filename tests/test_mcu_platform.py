@@ -196,3 +196,12 @@ def test_uart_over_tcp_with_pyserial(tmp_path):
             link.write(payload)
             assert link.read(64) == bytes(b ^ 0x5A for b in payload)
         assert proc.wait(timeout=20) == 3
+
+
+def test_missing_qemu_names_the_apt_package(tmp_path, monkeypatch):
+    elf = tmp_path / "x.elf"
+    elf.write_bytes(b"\x7fELF")
+    real_which = arm.shutil.which
+    monkeypatch.setattr(arm.shutil, "which", lambda n: None if n.startswith("qemu") else real_which(n))
+    with pytest.raises(ToolMissingError, match="apt-get install qemu-system-arm"):
+        arm.run_firmware(elf, "mps2-an386")
