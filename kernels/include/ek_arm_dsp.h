@@ -198,18 +198,25 @@ EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const in
         if (s <= -2) {
             /* ek_requant_dsp's fast case, with the per-channel constants hoisted */
             const int32_t u = -1 - s, r = 1 << (u - 1);
-#define EK_DSP_OUT(q, aq)                                                              \
-            if (n > q) {                                                               \
-                int32_t h_;                                                            \
-                __asm__("smmul %0, %1, %2" : "=r"(h_) : "r"(aq + b), "r"(m));          \
-                y[(size_t)q * out_c] = (int8_t)ek_clamp(((h_ + r) >> u) + zp, lo, hi); \
+#define EK_DSP_OUT(q, aq)                                                          \
+            do {                                                                   \
+                int32_t h_;                                                        \
+                __asm__("smmul %0, %1, %2" : "=r"(h_) : "r"(aq + b), "r"(m));      \
+                *yq = (int8_t)ek_clamp(((h_ + r) >> u) + zp, lo, hi);              \
+                yq += out_c;                                                       \
+            } while (0)
+            int8_t *yq = y;
+            if (n == EK_DSP_NPIX) {  /* the usual whole tile: no per-output checks */
+                EK_DSP_OUT(0, a0);
+                EK_DSP_OUT(1, a1);
+                EK_DSP_OUT(2, a2);
+                EK_DSP_OUT(3, a3);
+                EK_DSP_OUT(4, a4);
+                EK_DSP_OUT(5, a5);
+                continue;
             }
-            EK_DSP_OUT(0, a0);
-            EK_DSP_OUT(1, a1);
-            EK_DSP_OUT(2, a2);
-            EK_DSP_OUT(3, a3);
-            EK_DSP_OUT(4, a4);
-            EK_DSP_OUT(5, a5);
+            const int32_t acc6[EK_DSP_NPIX] = {a0, a1, a2, a3, a4, a5};
+            for (int32_t q = 0; q < n; q++) EK_DSP_OUT(q, acc6[q]);
 #undef EK_DSP_OUT
             continue;
         }
