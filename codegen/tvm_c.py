@@ -244,7 +244,7 @@ class _Builder:
             # Select the input by position along the axis; indices are clamped so that the
             # branches not taken still read inside their buffers.
             v = None
-            for (rd, s), st in reversed(list(zip(readers, starts))):
+            for (rd, s), st in zip(readers, starts):   # a later input wins from its start on
                 j = list(idx)
                 j[axis] = tirx.max(tirx.min(idx[axis] - st, s[axis] - 1), 0)
                 val = rd(*j)
