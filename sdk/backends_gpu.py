@@ -26,6 +26,13 @@ DTYPES = ("f32", "f16", "s8")
 _NP = {"s8": "int8", "s32": "int32", "f32": "float32", "f16": "float16", "u8": "uint8"}
 
 
+class BuildSummary(dict):
+    """The summary dict; printing it gives the summary table (what the CLI shows)."""
+
+    def __str__(self):
+        return format_summary(self).rstrip("\n")
+
+
 def _board_facts(board):
     apis = list(board.extra.get("api", []) or [])
     return apis, bool(board.extra.get("fp16", False)), board.extra.get("device", "remote"), \
@@ -149,7 +156,7 @@ def lower(graph, api, dtype, fp16=False, force_tvm=False, arch="sm_87", device_t
             for cname, arr in h["consts"].items():
                 buffers[cname] = {"shape": list(arr.shape), "dtype": str(arr.dtype)}
             buffers.update(h["buffers"])
-            impl = paths[n.name]
+            impl = launches[-1]["kernel"]   # the main kernel (after im2col), the variant really used
         macs = _macs(graph, n)
         layers.append({"name": n.name, "op": n.op, "impl": impl, "inputs": [i for i in n.inputs if i],
                        "outputs": list(n.outputs), "launches": launches, "macs": macs, "flops": 2 * macs,
@@ -315,13 +322,13 @@ def _summary(graph, board, plan, api, dtype, ptxas):
         nb = int(np.prod(b["shape"], dtype=np.int64)) * np.dtype(b["dtype"]).itemsize
         buffer_bytes += nb
     hand = sum(1 for l in plan["layers"] if not l["impl"].startswith("tvm"))
-    s = {"board": board.name, "api": api, "dtype": dtype, "layers": len(plan["layers"]),
+    s = BuildSummary({"board": board.name, "api": api, "dtype": dtype, "layers": len(plan["layers"]),
          "hand_layers": hand, "tvm_layers": len(plan["layers"]) - hand,
          "launches": sum(len(l["launches"]) for l in plan["layers"]),
          "macs": sum(l["macs"] for l in plan["layers"]), "flops": sum(l["flops"] for l in plan["layers"]),
          "bytes": sum(l["bytes"] for l in plan["layers"]), "buffer_bytes": buffer_bytes,
          "per_layer": [{k: l[k] for k in ("name", "op", "impl", "macs", "flops", "bytes")} |
-                       {"launch": _launch_str(l["launches"])} for l in plan["layers"]]}
+                       {"launch": _launch_str(l["launches"])} for l in plan["layers"]]})
     for g in graph.tensors.values():
         if g.is_const:
             const_bytes += g.nbytes
