@@ -111,6 +111,17 @@ def test_run_cli_prints_outputs_and_instructions(build, tmp_path):
     np.testing.assert_array_equal(np.load(tmp_path / "y.npz")["y"], affine(x))
 
 
+def test_damaged_and_dropped_frames_on_the_emulated_uart(build):
+    """The Cortex-M server's NAK path and reply cache, through QEMU's UART."""
+    from edgesdk.hil.transport import FaultyTransport
+    wrap = lambda t: FaultyTransport(t, drop_tx={2}, corrupt_tx={3, 5}, corrupt_rx_every=1500, seed=1)
+    with open_device(build, bulk="line", timeout=1.0, transport_wrapper=wrap) as dev:
+        x = np.random.default_rng(5).integers(-128, 128, SHAPE).astype(np.int8)
+        np.testing.assert_array_equal(dev.infer([x]).outputs[0], affine(x))
+        s = dev.client.stats
+    assert s.retries >= 3 and s.naks >= 1 and s.bad_frames >= 1
+
+
 def test_reset_button_mid_run_is_recovered(slow_build):
     holder = {}
     wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.reset(), delay=0.3))
