@@ -12,6 +12,15 @@ from edgesdk.reference import run
 from edgesdk.zoo import fmnist_cnn, resnet8
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def test_biper_forward_is_square_wave_backward_is_sine_derivative():
     torch.manual_seed(0)
     layer = BinaryLinear(6, 3, method="biper", freq=2.0)

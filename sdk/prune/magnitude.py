@@ -4,7 +4,7 @@ import math
 import torch
 
 from ..errors import EdgeError
-from .masks import apply_mask, dense_weight, require_prunable
+from .masks import apply_mask, require_prunable
 
 
 def check_ratio(ratio, what="ratio"):
@@ -46,11 +46,12 @@ def magnitude_prune(model, ratio, scope="global", layers=None, rates=None, grad_
     out = {}
     with torch.no_grad():
         if scope == "global" and rates is None:
-            allw = torch.cat([dense_weight(m).detach().abs().flatten() for _, m in sel])
+            # Current (masked) weights: what is already pruned stays pruned (monotone schedules).
+            allw = torch.cat([m.weight.detach().abs().flatten() for _, m in sel])
             k = int(round(ratio * allw.numel()))
             thr = allw.kthvalue(k).values if k > 0 else torch.tensor(-1.0)
             for name, m in sel:
-                w = dense_weight(m).detach()
+                w = m.weight.detach()
                 mask = (w.abs() > thr).to(w.dtype)
                 if mask.sum() == 0:
                     raise EdgeError(f"layer {name}: a global ratio {ratio} would prune all its weights")
@@ -59,7 +60,7 @@ def magnitude_prune(model, ratio, scope="global", layers=None, rates=None, grad_
         else:
             for name, m in sel:
                 r = check_ratio(rates[name], f"rate of layer {name}") if rates is not None else ratio
-                w = dense_weight(m).detach()
+                w = m.weight.detach()
                 mask = _layer_mask(w, r)
                 apply_mask(m, mask, grad_decay)
                 out[name] = 1 - mask.mean().item()

@@ -282,9 +282,6 @@ def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False):
     a = _Analysis(model, torch.zeros(*input_shape))
     groups = a.groups()
     prunable = {r: g for r, g in groups.items() if g["prunable"]}
-    if not prunable:
-        raise EdgeError(f"channel_prune: model {type(model).__name__} has no prunable layers "
-                        f"(every channel group reaches the input/output or an untracked op)")
     by_layer = {p: r for r, g in groups.items() for p in g["producers"]}
     want = {}
     if rates is not None:
@@ -304,6 +301,9 @@ def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False):
             want[root] = r
     else:
         want = {r: ratio for r in prunable}
+    if not prunable:
+        raise EdgeError(f"channel_prune: model {type(model).__name__} has no prunable layers "
+                        f"(every channel group reaches the input/output or an untracked op)")
     keep = {}
     for root, r in want.items():
         g = prunable[root]

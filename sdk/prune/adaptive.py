@@ -1,0 +1,193 @@
+"""Layer-adaptive pruning rates under a global MAC or parameter budget.
+
+Rate-distortion allocation (in the spirit of Xu et al., CVPR 2023): every prunable unit
+(a channel dependency group for structured pruning, a layer for unstructured) is
+pruned ALONE at each candidate rate; the distortion is the increase of the loss on a
+calibration batch (cross-entropy when labels are given, else the mean squared change
+of the outputs) and the cost is the MACs (or parameters) it saves. A dynamic program
+over discretised savings then picks one rate per unit minimising the summed distortion
+subject to total savings >= the budget. Savings of adjacent layers interact for channel
+pruning (a conv loses input AND output channels), so the allocation is re-solved with a
+raised target until the real model meets the budget.
+"""
+import copy
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import EdgeError
+from .macs import count_macs, count_params
+from .magnitude import check_ratio, magnitude_prune
+from .masks import prunable_layers, remove_masks
+from .structured import channel_prune, dependency_groups
+
+CANDIDATES = tuple(round(0.1 * i, 1) for i in range(10))
+
+
+def allocate_rates(savings, distortions, target, bins=400):
+    """Pick one candidate per unit: minimise sum distortion s.t. sum savings >= target.
+
+    savings/distortions: lists (one per unit) of equal-length arrays over candidates.
+    Returns the chosen candidate index per unit; raises EdgeError if the target is
+    unreachable.
+    """
+    if target <= 0:
+        return [int(np.argmin(d)) for d in distortions]
+    step = target / bins
+    inf = float("inf")
+    dp = np.full(bins + 1, inf)
+    dp[0] = 0.0
+    choice = []
+    for sv, ds in zip(savings, distortions):
+        q = np.minimum(bins, np.floor(np.asarray(sv, float) / step + 1e-9).astype(int))
+        new = np.full(bins + 1, inf)
+        arg = np.zeros(bins + 1, int)
+        for j, (qj, dj) in enumerate(zip(q, ds)):
+            # from state b (savings so far, capped) to min(bins, b + qj)
+            cand = dp + dj
+            dest = np.minimum(bins, np.arange(bins + 1) + qj)
+            for b in np.nonzero(np.isfinite(cand))[0]:
+                if cand[b] < new[dest[b]]:
+                    new[dest[b]] = cand[b]
+                    arg[dest[b]] = j * (bins + 1) + b
+        choice.append(arg)
+        dp = new
+    if not np.isfinite(dp[bins]):
+        raise EdgeError(f"layer-adaptive pruning: the budget (saving {target:.4g}) cannot be met even at the "
+                        f"highest candidate rates")
+    picks, b = [], bins
+    for arg in reversed(choice):
+        j, prev = divmod(int(arg[b]), bins + 1)
+        picks.append(j)
+        b = prev
+    return picks[::-1]
+
+
+def _loss(model, x, y, ref):
+    model.eval()
+    with torch.no_grad():
+        out = model(x)
+    if y is not None:
+        return F.cross_entropy(out, y).item()
+    return F.mse_loss(out, ref).item()
+
+
+def _calib(calib):
+    if isinstance(calib, (tuple, list)):
+        x, y = calib
+        return torch.as_tensor(np.asarray(x, np.float32)), torch.as_tensor(np.asarray(y, np.int64))
+    return torch.as_tensor(np.asarray(calib, np.float32)), None
+
+
+def _cost(model, input_shape, metric):
+    if metric == "macs":
+        return count_macs(model, input_shape, sparse=True)
+    if metric == "params":
+        return count_params(model, sparse=True)
+    raise EdgeError(f"budget metric {metric!r}: choose 'macs' or 'params'")
+
+
+def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="structured",
+                   candidates=CANDIDATES, max_rounds=8):
+    """Prune `model` (a copy) so that `metric` drops by at least `reduction` (fraction),
+    with per-unit rates from the rate-distortion DP. Returns (pruned model, report)."""
+    reduction = check_ratio(reduction, "reduction")
+    if kind not in ("structured", "unstructured"):
+        raise EdgeError(f"adaptive_prune kind {kind!r}: choose 'structured' or 'unstructured'")
+    for c in candidates:
+        check_ratio(c, "candidate rate")
+    x, y = _calib(calib)
+    model = copy.deepcopy(model)
+    remove_masks(model)
+    model.eval()
+    with torch.no_grad():
+        ref = model(x)
+    base_loss = _loss(model, x, y, ref)
+    base_cost = _cost(model, input_shape, metric)
+
+    if kind == "structured":
+        units = [g["name"] for g in dependency_groups(model, input_shape) if g["prunable"]]
+        sizes = {g["name"]: g["size"] for g in dependency_groups(model, input_shape)}
+
+        def prune(rates):
+            return channel_prune(model, input_shape, rates=rates)
+    else:
+        units = [n for n, _ in prunable_layers(model)]
+        sizes = {n: m.weight.numel() for n, m in prunable_layers(model)}
+
+        def prune(rates):
+            m = copy.deepcopy(model)
+            magnitude_prune(m, 0.0, scope="layer", rates=rates)
+            return remove_masks(m)
+    if not units:
+        raise EdgeError(f"layer-adaptive pruning: model {type(model).__name__} has no prunable layers")
+
+    sav, dist = [], []
+    for u in units:
+        su, du = [], []
+        for r in candidates:
+            if kind == "structured" and int(round(sizes[u] * (1 - r))) < 1:
+                su.append(0.0)
+                du.append(float("inf"))
+                continue
+            p = prune({u: r}) if r > 0 else model
+            su.append(base_cost - _cost(p, input_shape, metric))
+            du.append(max(0.0, _loss(p, x, y, ref) - base_loss))
+        sav.append(np.array(su))
+        dist.append(np.array(du))
+
+    target = reduction * base_cost
+    goal = target
+    pruned, picks = None, None
+    for _ in range(max_rounds):
+        picks = allocate_rates(sav, dist, goal)
+        rates = {u: candidates[j] for u, j in zip(units, picks) if candidates[j] > 0}
+        pruned = prune(rates) if rates else copy.deepcopy(model)
+        got = base_cost - _cost(pruned, input_shape, metric)
+        if got >= target * 0.999:
+            break
+        goal = goal + (target - got) * 1.1   # interactions saved less than the sum: ask for more
+    else:
+        raise EdgeError(f"layer-adaptive pruning: could not reach a {reduction:.0%} {metric} reduction "
+                        f"with candidate rates up to {max(candidates)}")
+    final_cost = _cost(pruned, input_shape, metric)
+    report = {
+        "metric": metric, "kind": kind, "target_reduction": reduction,
+        "achieved_reduction": 1 - final_cost / base_cost, "base": base_cost, "pruned": final_cost,
+        "layers": [{"unit": u, "size": sizes[u], "rate": candidates[j], "distortion": float(d[j]),
+                    "saving": float(s[j])} for u, j, d, s in zip(units, picks, dist, sav)],
+    }
+    return pruned, report
+
+
+def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured", iters=20):
+    """The same rate for every unit, found by bisection so that `metric` drops by >= `reduction`."""
+    reduction = check_ratio(reduction, "reduction")
+    model = remove_masks(copy.deepcopy(model))
+    base = _cost(model, input_shape, metric)
+
+    def prune(r):
+        if kind == "structured":
+            return channel_prune(model, input_shape, ratio=r)
+        m = copy.deepcopy(model)
+        magnitude_prune(m, r, scope="layer")
+        return remove_masks(m)
+
+    lo, hi = 0.0, 0.99
+    best = None
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        try:
+            p = prune(mid)
+        except EdgeError:
+            hi = mid
+            continue
+        if 1 - _cost(p, input_shape, metric) / base >= reduction:
+            best, hi = (p, mid), mid
+        else:
+            lo = mid
+    if best is None:
+        raise EdgeError(f"uniform pruning cannot reach a {reduction:.0%} {metric} reduction")
+    p, r = best
+    return p, {"rate": r, "achieved_reduction": 1 - _cost(p, input_shape, metric) / base}
