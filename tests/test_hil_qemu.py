@@ -46,8 +46,15 @@ def build(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slow_build(tmp_path_factory):
-    # ~30 M instructions per run: about a second of QEMU time, to be interrupted.
-    return write_affine_build(tmp_path_factory.mktemp("hilq") / "slow_build", board="mps2-an386", spin=5_000_000)
+    # ~120 M instructions per run: a second or more of QEMU time, to be interrupted.
+    return write_affine_build(tmp_path_factory.mktemp("hilq") / "slow_build", board="mps2-an386", spin=20_000_000)
+
+
+@pytest.fixture(scope="module")
+def hung_build(tmp_path_factory):
+    # ~6 G instructions: a run that outlasts any test (a hung device).
+    return write_affine_build(tmp_path_factory.mktemp("hilq") / "hung_build", board="mps2-an386",
+                              spin=1_000_000_000)
 
 
 class OnRun:
@@ -124,7 +131,7 @@ def test_damaged_and_dropped_frames_on_the_emulated_uart(build):
 
 def test_reset_button_mid_run_is_recovered(slow_build):
     holder = {}
-    wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.reset(), delay=0.3))
+    wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.reset(), delay=0.1))
     with open_device(slow_build, transport_wrapper=wrap) as dev:
         holder["dev"] = dev
         x = np.random.default_rng(4).integers(-128, 128, SHAPE).astype(np.int8)
@@ -133,10 +140,10 @@ def test_reset_button_mid_run_is_recovered(slow_build):
         assert holder["w"].fired and res.resets_recovered == 1
 
 
-def test_qemu_killed_mid_run_is_a_clear_error(slow_build):
+def test_qemu_killed_mid_run_is_a_clear_error(hung_build):
     holder = {}
     wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.kill(), delay=0.3))
-    with open_device(slow_build, transport_wrapper=wrap) as dev:
+    with open_device(hung_build, transport_wrapper=wrap) as dev:
         holder["dev"] = dev
         pid = dev.emulator.proc.pid
         t0 = time.monotonic()
@@ -175,8 +182,8 @@ def test_no_qemu_left_when_the_host_is_killed(build):
             host.kill()
 
 
-def test_lifetime_cap_kills_a_hung_session(slow_build):
-    with open_device(slow_build, lifetime_s=0.5) as dev:
+def test_lifetime_cap_kills_a_hung_session(hung_build):
+    with open_device(hung_build, lifetime_s=1.0) as dev:
         pid = dev.emulator.proc.pid
         with pytest.raises(DeviceError, match="QEMU ended"):
             dev.infer([np.zeros(SHAPE, np.int8)])
