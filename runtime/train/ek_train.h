@@ -10,7 +10,9 @@
  * input, so a ReLU stores a bit mask (1 bit per unit) instead of its activation map;
  * the layers' inputs are kept because the weight gradient needs them. With
  * bias_only, the weights get no gradient buffers touched at all and only biases
- * (the "normalization shifts" once BatchNorm is folded) learn.
+ * (the "normalization shifts" once BatchNorm is folded) learn; a build made for biases
+ * only (frozen_weights) keeps the weights const in flash and checkpoints the biases
+ * alone, so its RAM is a few floats per output unit.
  *
  * Everything is static: the generated train_head.c defines `ek_train_model` with all
  * buffers, sized on the host; the total is reported as training memory.
@@ -53,9 +55,11 @@ typedef struct {
     float *grad_a, *grad_b;       /* ping-pong input-gradient buffers [max width] */
     uint32_t param_floats;        /* sum of w + b sizes: the checkpoint payload */
     uint32_t train_bytes;         /* every static byte the training runtime uses */
-    const float *init;            /* the deployed weights, in flash (for RESET_WEIGHTS) */
+    const float *init;            /* the deployed state (ckpt_floats), in flash (for RESET_WEIGHTS) */
     ek_train_ckpt_t *ckpt;        /* [2] headers, in .noinit (survive a warm reset) */
-    float *ckpt_data;             /* [2][param_floats], in .noinit */
+    float *ckpt_data;             /* [2][ckpt_floats], in .noinit */
+    uint32_t ckpt_floats;         /* the trained state: param_floats, or the biases alone */
+    uint32_t frozen_weights;      /* bias-only build: weights are const (flash), never written */
 } ek_train_model_t;
 
 extern ek_train_model_t ek_train_model; /* generated: train_head.c */

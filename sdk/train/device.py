@@ -24,6 +24,12 @@ class FinetuneResult:
     instructions_per_sample: float = None
     train_bytes: int = 0
     status: dict = field(default_factory=dict)
+    weights: list = field(default_factory=list)   # [(w, b)] read back from the device at the end
+
+    def to_json(self):
+        return {"history": self.history, "before_acc": self.before_acc, "after_acc": self.after_acc,
+                "instructions_per_sample": self.instructions_per_sample, "train_bytes": self.train_bytes,
+                "status": self.status}
 
 
 class DeviceTrainer:

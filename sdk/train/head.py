@@ -89,16 +89,16 @@ def training_memory(head, mode="last"):
     widest = max(max(L.w.shape) for L in head)
     for L in head:
         out, inp = L.w.shape
-        params = out * inp + out
-        grads = out if mode == "bias" else params            # gb (+ gw)
-        momentum = out if mode == "bias" else params
+        params = out if mode == "bias" else out * inp + out   # bias-only: weights stay in flash
+        grads = params                                          # gb (+ gw)
+        momentum = params
         total += F32 * (params + grads + momentum + inp)        # + the stored layer input
         if L.relu:
             total += 4 * ((out + 31) // 32)                     # 1-bit ReLU mask
     n_classes = head[-1].w.shape[0]
-    param_floats = sum(L.w.size + L.b.size for L in head)
+    state_floats = sum(L.b.size if mode == "bias" else L.w.size + L.b.size for L in head)
     total += F32 * (2 * n_classes + 2 * widest)                 # logits, dlogits, 2 gradient buffers
-    total += 2 * (16 + F32 * param_floats)                      # two checkpoint slots
+    total += 2 * (16 + F32 * state_floats)                      # two checkpoint slots
     return total
 
 

@@ -100,6 +100,7 @@ class NativeHead:
                                       ctypes.POINTER(ctypes.c_uint32)]
         lib.ek_train_weight_bytes.restype = ctypes.c_uint32
         lib.ek_train_get_weights.argtypes = [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
+        lib.ek_train_set_weights.argtypes = [ctypes.c_uint32, ctypes.c_char_p, ctypes.c_uint32]
         lib.ek_train_boot()
 
     def configure(self, lr, momentum=0.0, weight_decay=0.0, bias_only=False):
