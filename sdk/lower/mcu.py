@@ -189,7 +189,7 @@ def _fc_layer(node, g, isa, x, y, flat_chw):
         raise EdgeError(f"node {node.name}: QGemm weights must be constant")
     bias = g.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
     m, k = w.shape
-    xs = g.tensors[x].shape
+    xs = g.tensors[node.inputs[0]].shape   # the node's own view: the alias root may be [1, C, 1, 1]
     batch = int(np.prod(xs[:-1])) if len(xs) > 1 else 1
     w = np.asarray(w, np.int8)
     if flat_chw is not None:
