@@ -40,6 +40,17 @@ def test_variant_on_core_matches_reference(isa, board):
 
 
 @needs_arm
+@pytest.mark.parametrize("isa,board,opt", [("dsp", "mps2-an386", "-O0"), ("dsp", "mps3-an547", "-Os"),
+                                           ("mve", "mps3-an547", "-O0")])
+def test_variant_at_other_optimisation_levels(isa, board, opt):
+    # The inline-assembly tiles must build (and stay exact) whatever the user's -O level.
+    cases = []
+    for i, op in enumerate(("conv2d", "conv1x1", "fc", "dwconv2d", "add")):
+        cases += kc.random_cases(op, 6, seed=300 + i)
+    _assert_exact(cases, kca.run_cases(cases, isa, board, opt=opt))
+
+
+@needs_arm
 @pytest.mark.parametrize("isa,board", [("dsp", "mps2-an386"), ("mve", "mps3-an547")])
 def test_variant_on_mlperf_tiny_shapes(isa, board):
     rng = np.random.default_rng(5)

@@ -172,17 +172,35 @@ EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const in
         const int16_t *c = col;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
         uint32_t tw, tt, x0, x1;
+#ifdef __OPTIMIZE__
         if (groups & 1) {
             __asm__ volatile(EK_DSP_TILE_ASM EK_DSP_TILE_OPERANDS : : "memory");
         }
         if (groups >> 1) {
+            /* The end pointer stays in memory: with it in a register the asm needs 13,
+             * more than GCC can give when r7 is the frame pointer (some M55 builds). */
             const int8_t *wend = wa + 8 * (groups >> 1);
             __asm__ volatile("1:\n" EK_DSP_TILE_ASM EK_DSP_TILE_ASM
-                             "cmp %[wa], %[wend]\n"
+                             "ldr %[x0], %[wend]\n"
+                             "cmp %[wa], %[x0]\n"
                              "bne 1b\n" EK_DSP_TILE_OPERANDS
-                             : [wend] "r"(wend)
+                             : [wend] "m"(wend)
                              : "memory", "cc");
         }
+#else
+        /* -O0 cannot give the assembly its 12 registers: the same tile in C. */
+        (void)tw, (void)tt, (void)x0, (void)x1;
+        for (int32_t g = 0; g < groups; g++, wa += 4, c += EK_DSP_GSTRIDE) {
+            const uint32_t v = ek_ld32(wa), w02 = ek_sxtb16(v), w13 = ek_sxtb16_ror8(v);
+            const uint32_t *cw = (const uint32_t *)c;
+            a0 = ek_smlad(w13, cw[1], ek_smlad(w02, cw[0], a0));
+            a1 = ek_smlad(w13, cw[3], ek_smlad(w02, cw[2], a1));
+            a2 = ek_smlad(w13, cw[5], ek_smlad(w02, cw[4], a2));
+            a3 = ek_smlad(w13, cw[7], ek_smlad(w02, cw[6], a3));
+            a4 = ek_smlad(w13, cw[9], ek_smlad(w02, cw[8], a4));
+            a5 = ek_smlad(w13, cw[11], ek_smlad(w02, cw[10], a5));
+        }
+#endif
         for (int32_t j = 0; j < tail; j++) {
             const int32_t wv = wa[j];
             a0 += wv * tails[j];

@@ -117,11 +117,11 @@ def build_checker_firmware(isa, board, opt="-O2"):
     return fw
 
 
-def run_cases(cases, isa, board=None, timeout=300):
+def run_cases(cases, isa, board=None, timeout=300, opt="-O2"):
     """Run cases with variant `isa` (ref/dsp/mve) on an emulated board; [(instructions, output)]."""
     from ..package import arm
     board = board or DEFAULT_BOARD[isa]
-    fw = build_checker_firmware(isa, board)
+    fw = build_checker_firmware(isa, board, opt)
     with tempfile.TemporaryDirectory(prefix="ek_kc_") as tmp:
         tmp = Path(tmp)
         (tmp / "cases.bin").write_bytes(pack_cases(cases))
