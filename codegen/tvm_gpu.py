@@ -212,12 +212,28 @@ class _LayerBuilder:
         return self.requant(acc, a["multiplier"], a["shift"], a["y_zp"], a.get("act_min", -128),
                             a.get("act_max", 127), axis=1, ndim=ndim)
 
+    def op_QAvgPool(self, node, ins):
+        """Window sums of the centred input as a depthwise conv with ones (padding is 0 =
+        x_zp, counted in the window size that the host folded into M)."""
+        op, a = self.R.op, node.attrs
+        x_t = self.g.tensors[node.inputs[0]]
+        if len(x_t.shape) != 4:
+            raise TvmGpuError(f"node {node.name}: only 2D pooling has a GPU path")
+        c = int(x_t.shape[1])
+        kh, kw = (int(v) for v in a["kernel_shape"])
+        ones = self.const(np.ones((c, 1, kh, kw), np.int32), "int32")
+        pads = list(a.get("pads") or [0, 0, 0, 0])
+        acc = self.emit(op.nn.conv2d(self.centred(ins[0], a["x_zp"]), ones, strides=tuple(a.get("strides") or [1, 1]),
+                                     padding=tuple(pads), groups=c, out_dtype="int32"))
+        return self.requant(acc, a["multiplier"], a["shift"], a["y_zp"], a.get("act_min", -128),
+                            a.get("act_max", 127), axis=1, ndim=4)
+
     def op_QSoftmax(self, node, ins):
         op = self.R.op
         table = self.const(np.asarray(node.attrs["table"], np.int64).reshape(-1), "int64")
         x = self.cast(ins[0], "int32")
         d = self.emit(op.subtract(op.max(x, axis=-1, keepdims=True), x))
-        e = self.emit(op.take(table, d, axis=0))
+        e = self.emit(op.take(table, d, axis=0, mode="clip"))   # d is in [0, 255] by construction
         s = self.emit(op.sum(e, axis=-1, keepdims=True))
         q = self.emit(op.floor_divide(op.add(op.multiply(e, self.const(256, "int64")),
                                              op.floor_divide(s, self.const(2, "int64"))), s))

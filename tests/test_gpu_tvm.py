@@ -120,3 +120,59 @@ def test_op_without_gpu_lowering_is_named():
     with pytest.raises(UnsupportedOpsError, match=r"my_erf \[Erf\]") as e:
         lower_graph(g, "opencl")
     assert "my_relu" not in str(e.value)
+
+
+def _pool_concat_softmax_graphs():
+    import torch
+    from torch import nn
+
+    from edgesdk.frontends import load
+    from edgesdk.passes import run_passes
+    from edgesdk.quant import quantize
+
+    class F(nn.Module):   # float: maxpool, sigmoid, avgpool, hardswish, concat, softmax
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.fc = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(3, 4, 1), nn.Linear(160, 7)
+
+        def forward(self, x):
+            a = nn.functional.max_pool2d(torch.relu(self.c1(x)), 2)
+            b = nn.functional.avg_pool2d(torch.sigmoid(self.c2(x)), 2)
+            return torch.softmax(self.fc(torch.flatten(torch.cat([a, nn.functional.hardswish(b)], 1), 1)), -1)
+
+    class Q(nn.Module):   # int8: MaxPool on s8, QAvgPool with padding, QSoftmax
+        def __init__(self):
+            super().__init__()
+            self.c1, self.c2, self.fc = nn.Conv2d(3, 6, 3, padding=1), nn.Conv2d(6, 4, 1), nn.Linear(36, 7)
+
+        def forward(self, x):
+            a = nn.functional.max_pool2d(torch.relu(self.c1(x)), 2)
+            return torch.softmax(self.fc(torch.flatten(nn.functional.avg_pool2d(self.c2(a), 2, padding=1), 1)), -1)
+
+    torch.manual_seed(0)
+    g = run_passes(load(F().eval(), example_inputs=(torch.randn(1, 3, 8, 8),)))
+    gq = run_passes(load(Q().eval(), example_inputs=(torch.randn(1, 3, 8, 8),)))
+    calib = np.random.default_rng(0).standard_normal((8, 3, 8, 8)).astype(np.float32)
+    return g, quantize(gq, calib, bias_correction=False)
+
+
+@pytest.mark.opencl
+@requires_opencl
+def test_pools_concat_softmax_every_layer():
+    from edgesdk.backends_gpu import lower
+    from edgesdk.gpu.plan_runner import PlanRunner
+    g, q = _pool_concat_softmax_graphs()
+    assert {"QAvgPool", "QSoftmax", "MaxPool"} <= {n.op for n in q.nodes}
+    assert {"Concat", "HardSwish", "Sigmoid", "AveragePool", "Softmax"} <= {n.op for n in g.nodes}
+    for graph, dtype in ((g, "f32"), (q, "s8")):
+        plan, src, consts = lower(graph, "opencl", dtype, force_tvm=True)
+        r = PlanRunner(plan, {"tvm": src}, consts)
+        feed = random_feed(graph, 5)
+        r.run(feed)
+        want = reference_run(graph, feed, keep_intermediates=True)
+        for layer in plan["layers"]:
+            o = layer["outputs"][0]
+            if dtype == "s8":
+                np.testing.assert_array_equal(r.download(o), want[o], err_msg=layer["name"])
+            else:
+                np.testing.assert_allclose(r.download(o), want[o], rtol=1e-5, atol=1e-6, err_msg=layer["name"])
