@@ -9,7 +9,8 @@ APT_PKGS=(clang-19 lld-19 llvm-19 qemu-user qemu-system-misc qemu-system-arm
           gcc-riscv64-linux-gnu libc6-dev-riscv64-cross
           gcc-arm-none-eabi libnewlib-arm-none-eabi
           pocl-opencl-icd ocl-icd-libopencl1 ocl-icd-opencl-dev
-          dataset-fashion-mnist)
+          dataset-fashion-mnist
+          gcc libc6-dev)  # host C compiler: native builds (rig host device, training, kernel checks)
 
 missing=()
 for p in "${APT_PKGS[@]}"; do
