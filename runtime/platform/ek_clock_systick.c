@@ -34,13 +34,16 @@ void ek_clock_start(void) {
 
 uint64_t ek_clock_ticks(void) {
     uint32_t n, v;
-    /* Re-read if the reload interrupt ran between the two reads. */
+    /* Re-read if the reload interrupt ran between the two reads.  (Call from thread mode
+     * with interrupts enabled: a wrap is then counted the moment it happens.) */
     do {
         n = g_reloads;
         v = SYST_CVR;
     } while (n != g_reloads);
-    /* The first tick after start loads RELOAD (the counter was 0): count from there. */
-    return (uint64_t)n * (SYST_RELOAD + 1u) + (v ? (uint64_t)(SYST_RELOAD - v) : 0u);
+    /* After start the counter is 0; the first tick loads RELOAD, and it reaches 0 again
+     * (the interrupt) after RELOAD + 1 ticks.  So a reading v != 0 is RELOAD + 1 - v ticks
+     * into the current period; v == 0 is the start of a period. */
+    return (uint64_t)n * (SYST_RELOAD + 1u) + (v ? (uint64_t)(SYST_RELOAD + 1u - v) : 0u);
 }
 
 uint64_t ek_clock_instructions(void) {
