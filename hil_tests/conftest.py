@@ -45,7 +45,8 @@ def rig_build(hil_board, request, tmp_path_factory):
         target, tools = "mcu", list(_TOOLS["mcu"])
         if b.emulated:
             tools.append(str(b.emulator["command"][0]))
-    missing = [t for t in tools if shutil.which(t) is None]
+    from edgesdk.hil.firmware import host_cc
+    missing = [t for t in tools if (host_cc() if t == "cc" else shutil.which(t)) is None]
     if missing:
         pytest.skip(f"not installed: {', '.join(missing)}")
     build = write_affine_build(tmp_path_factory.mktemp("rig") / f"rig_{target}", board=hil_board)

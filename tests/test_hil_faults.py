@@ -15,9 +15,9 @@ from edgesdk.hil import protocol as P
 from edgesdk.hil.testbuild import SHAPE, write_affine_build
 from edgesdk.hil.transport import FaultyTransport, SerialTransport
 
-from conftest import require_tools
+from edgesdk.hil.firmware import host_cc
 
-pytestmark = require_tools("cc")
+pytestmark = pytest.mark.skipif(host_cc() is None, reason="not installed: a host C compiler (gcc)")
 
 
 def affine(x):

@@ -11,7 +11,9 @@ from edgesdk.hil import buildinfo, protocol as P
 from edgesdk.hil.testbuild import write_affine_build
 from edgesdk.hil.validate import compare, junit_xml, summary_table, validate
 
-from conftest import require_tools
+from edgesdk.hil.firmware import host_cc
+
+needs_cc = pytest.mark.skipif(host_cc() is None, reason="not installed: a host C compiler (gcc)")
 
 
 def test_nhwc_device_layout_roundtrip():
@@ -74,7 +76,7 @@ class KillOnRun:
         self.inner.close()
 
 
-@require_tools("cc")
+@needs_cc
 def test_device_dying_midway_is_reported_not_hidden(tmp_path):
     build = write_affine_build(tmp_path / "b", board="host")
     rep = validate(build, cases=5, transport_wrapper=lambda t: KillOnRun(t, 2))
@@ -87,7 +89,7 @@ def test_device_dying_midway_is_reported_not_hidden(tmp_path):
     assert [tc.get("name") for tc in suite.iter("testcase")] == [f"case_{i}" for i in range(5)]
 
 
-@require_tools("cc")
+@needs_cc
 def test_validate_with_a_data_file(tmp_path):
     build = write_affine_build(tmp_path / "b", board="host")
     x = np.linspace(-1, 1, 3 * 2000, dtype=np.float32).reshape(3, 1, 1, 40, 50) * 200

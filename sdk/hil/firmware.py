@@ -36,9 +36,18 @@ def rig_defines(board):
     return {"EK_HIL_SEMIHOSTING": None} if b.runner == "qemu" else {}
 
 
+def host_cc():
+    """The host C compiler, or None."""
+    for name in ("cc", "gcc", "clang", "clang-19"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
 def build_host(model_sources, out, defines=None, include_dirs=None, cc=None):
     """A host-native rig executable: the device is a process on a pty."""
-    cc = cc or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    cc = cc or host_cc()
     if cc is None:
         raise ToolMissingError("no host C compiler (cc/gcc/clang) found: apt-get install gcc")
     flags = ["-std=c99", "-O2", "-Wall", "-Wextra", "-g",
