@@ -164,8 +164,9 @@ def run_linux(binary, args=(), vlen=128, timeout=120, stdin=None):
 
 
 def compile_baremetal(sources, out, xlen=32, defines=None, include_dirs=None, opt="-O2",
-                      ram_bytes=DEFAULT_RAM, stack_bytes=256 * 1024, extra_flags=()):
-    """Build a bare-metal ELF for QEMU virt (crt0 + platform + sources); returns its path."""
+                      ram_bytes=DEFAULT_RAM, stack_bytes=256 * 1024, extra_flags=(), extra_objects=()):
+    """Build a bare-metal ELF for QEMU virt (crt0 + platform + sources + prebuilt objects,
+    e.g. a TVM LLVM object); returns its path."""
     if xlen not in BAREMETAL:
         raise EdgeError(f"xlen={xlen!r}: bare-metal RISC-V builds are rv32 or rv64")
     require_tool(LLD)
@@ -177,7 +178,7 @@ def compile_baremetal(sources, out, xlen=32, defines=None, include_dirs=None, op
     srcs = [rv / "crt0.S", rv / "platform.c", *map(Path, sources)]
     inc = _include_dirs(include_dirs)
     with tempfile.TemporaryDirectory() as tmp:
-        objs = _compile_objects(srcs, flags, inc, tmp)
+        objs = _compile_objects(srcs, flags, inc, tmp) + [Path(o) for o in extra_objects]
         out = Path(out)
         with atomic_path(out) as t:
             r = subprocess.run([require_tool(LLD), "-T", str(rv / "link.ld"), f"--defsym=__ram_size={ram_bytes}",

@@ -69,6 +69,10 @@ void ek_rv_trap(uintptr_t cause, uintptr_t epc) {
     ek_rv_put_hex32((uint32_t)cause);
     ek_rv_puts(" mepc=");
     ek_rv_put_hex32((uint32_t)epc);
+    uintptr_t tval;
+    __asm__ volatile("csrr %0, mtval" : "=r"(tval));
+    ek_rv_puts(" mtval=");
+    ek_rv_put_hex32((uint32_t)tval);
     ek_rv_putc('\n');
     ek_rv_exit(3);
 }
