@@ -4,7 +4,6 @@ The flash tools are external programs; without a board attached we check the com
 line a board yaml produces and how a missing or failing tool is reported."""
 import json
 import os
-import shutil
 import stat
 import subprocess
 import sys

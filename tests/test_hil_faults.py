@@ -3,7 +3,6 @@ ends in the exact result (transparent recovery) or a clear DeviceError, never in
 wrong result being accepted. Oracle: y = clamp(3x + 1)."""
 import os
 import signal
-import threading
 import time
 
 import numpy as np

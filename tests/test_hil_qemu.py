@@ -1,7 +1,6 @@
 """The rig on an emulated Cortex-M4 (QEMU mps2-an386): end-to-end validate through the
 CLI against the reference interpreter, and the emulator-level faults: a reset button
 press mid-run, QEMU killed mid-run, and no QEMU ever left behind."""
-import json
 import os
 import signal
 import subprocess

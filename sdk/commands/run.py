@@ -3,8 +3,6 @@ import click
 
 
 def _load_inputs(path, specs):
-    import numpy as np
-
     from ..hil.validate import load_cases
     return load_cases(path, specs, 1)[0]
 
