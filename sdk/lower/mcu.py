@@ -60,6 +60,7 @@ class McuProgram:
     macs: int
     alias: dict           # alias tensor -> root tensor
     layouts: dict         # activation tensor -> "NHWC" | "" (device layout)
+    plan: object = None   # the MemoryPlan (lifetimes, for reports)
     tvm_source: str = ""  # C of the TVM-generated layers (printed into model.c), "" if none
 
 
@@ -356,7 +357,7 @@ def lower_mcu(graph, board, kernels="auto"):
 
     prog = McuProgram(graph, board, layers, io(graph.inputs), io(graph.outputs), dict(plan.offsets), sizes,
                       int(plan.arena_bytes), int(plan.lower_bound), scratch, dict(plan.scratch_offsets), weight_bytes,
-                      sum(L.macs for L in layers if L.op in ("QConv", "QGemm")), alias, layouts, tvm_source)
+                      sum(L.macs for L in layers if L.op in ("QConv", "QGemm")), alias, layouts, plan=plan, tvm_source=tvm_source)
     check_fits(prog)
     return prog
 
