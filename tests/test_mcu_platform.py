@@ -205,3 +205,19 @@ def test_missing_qemu_names_the_apt_package(tmp_path, monkeypatch):
     monkeypatch.setattr(arm.shutil, "which", lambda n: None if n.startswith("qemu") else real_which(n))
     with pytest.raises(ToolMissingError, match="apt-get install qemu-system-arm"):
         arm.run_firmware(elf, "mps2-an386")
+
+
+@needs_arm
+def test_real_board_builds_do_not_use_semihosting(tmp_path):
+    # EK_SEMIHOSTING=0 (what real boards get): ek_exit must park instead of a BKPT, and
+    # file calls fail cleanly; under QEMU that shows as a run that never exits.
+    src = _write(tmp_path, "nosh.c", r"""
+        #include "ek_platform.h"
+        int main(void) {
+            ek_uart_puts(ek_sh_open("x.bin", EK_SH_READ_BINARY) == -1 ? "open-refused\n" : "open-ok\n");
+            return 0;
+        }""")
+    info = arm.compile_firmware([src], "mps2-an386", tmp_path / "nosh.elf", defines={"EK_SEMIHOSTING": "0"})
+    res = arm.run_firmware(info.elf, "mps2-an386", timeout=3)
+    assert res.timed_out and "open-refused" in res.text
+    assert arm.board_defines("mps2-an386")["EK_SEMIHOSTING"] == "1"

@@ -9,6 +9,8 @@
  *   EK_CPU_HZ        SysTick clock, Hz                (board: clock_hz)
  *   EK_ICOUNT_SHIFT  QEMU -icount shift=N, or -1 on real silicon (the clock then counts
  *                    cycles instead of instructions)
+ *   EK_SEMIHOSTING   1 under QEMU; 0 for real boards (no debugger: ek_exit parks the core,
+ *                    ek_sh_* return -1)
  */
 #ifndef EK_PLATFORM_H
 #define EK_PLATFORM_H

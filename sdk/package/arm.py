@@ -101,6 +101,8 @@ def board_defines(board):
         "EK_UART_BAUDDIV": str(max(16, clock // baud)) + "u",
         "EK_CPU_HZ": str(clock) + "u",
         "EK_ICOUNT_SHIFT": str(icount_shift(b)),
+        # semihosting needs a debugger or an emulator; on a bare board a BKPT would fault
+        "EK_SEMIHOSTING": "1" if b.emulated else "0",
     }
 
 
