@@ -167,3 +167,33 @@ def test_serial_port_that_vanishes(build):
             os.close(slave)
         if proc.poll() is None:
             proc.kill()
+
+
+def test_no_device_process_left_when_the_host_is_killed(build):
+    """The device process sees its pty hang up and exits: nothing is left behind."""
+    import subprocess
+    import sys
+    code = ("import time\nfrom edgesdk.hil import open_device\n"
+            f"with open_device({str(build)!r}) as dev:\n"
+            "    print(dev.client.t.proc.pid, flush=True)\n"
+            "    time.sleep(60)\n")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(host.stdout.readline())
+        host.kill()
+        host.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+                with open(f"/proc/{pid}/stat") as f:
+                    if f.read().split()[2] == "Z":
+                        break
+            except (ProcessLookupError, FileNotFoundError):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail(f"device process {pid} outlived its host")
+    finally:
+        if host.poll() is None:
+            host.kill()

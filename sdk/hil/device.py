@@ -159,9 +159,12 @@ def _resolve(build_or_board, image, board):
     p = Path(str(build_or_board))
     if (p / "manifest.json").is_file() or (p.is_dir() and not p.suffix):
         manifest = buildinfo.read_manifest(p)
-        board = board or manifest["board"]
-        if board != HOST and manifest.get("board_file") and (p / manifest["board_file"]).is_file():
-            board = board if board != manifest["board"] else str(p / manifest["board_file"])
+        if board is None:
+            # The build's own copy of its board file (a user's custom board travels with it).
+            board = manifest["board"]
+            board_file = manifest.get("board_file")
+            if board != HOST and board_file and (p / board_file).is_file():
+                board = str(p / board_file)
         return board, Path(image) if image else p / manifest["image"], manifest
     return board or str(build_or_board), Path(image) if image else None, None
 
@@ -205,7 +208,6 @@ def open_device(build_or_board, image=None, *, board=None, port=None, baud=None,
                 kind = "qemu"
             elif b.runner == "qemu-user":
                 from .transport import PtyTransport
-                import shutil
                 cmd = [str(c) for c in b.emulator["command"]]
                 if shutil.which(cmd[0]) is None:
                     from ..errors import ToolMissingError
