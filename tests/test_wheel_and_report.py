@@ -1,0 +1,103 @@
+"""Packaging and reporting, as a user meets them.
+
+- The wheel works outside the repository: built with `pip wheel`, unpacked away from the
+  checkout, it finds its C sources as package data and builds and runs a model natively.
+- `edgesdk report` writes Markdown, HTML and real PNG plots for a build.
+"""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def wheel_dir(tmp_path_factory):
+    out = tmp_path_factory.mktemp("wheel")
+    p = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+                        "-w", str(out), str(REPO)], capture_output=True, text=True, cwd=out)
+    assert p.returncode == 0, p.stderr[-2000:]
+    whl = next(out.glob("edgesdk-*.whl"))
+    site = out / "site"
+    with zipfile.ZipFile(whl) as z:
+        z.extractall(site)
+    return site
+
+
+def test_wheel_ships_c_sources(wheel_dir):
+    c = wheel_dir / "edgesdk" / "_c"
+    for rel in ("kernels/ek_conv2d_s8_ref.c", "kernels/include/ek_s8.h", "runtime/include/ek_model_api.h",
+                "runtime/hil/ek_hil_server.c", "runtime/train/ek_train.c", "targets/mcu/link.ld.in",
+                "targets/mcu/boards/mps2-an386.yaml"):
+        assert (c / rel).is_file(), f"wheel lacks {rel}"
+    assert (wheel_dir / "edgesdk" / "codegen" / "mcu" / "emit.py").is_file()
+
+
+def test_wheel_works_outside_the_repo(wheel_dir, tmp_path):
+    script = r'''
+import numpy as np, torch, sys
+import edgesdk, edgesdk.paths as P
+assert str(P.data_root()).startswith(sys.argv[1]), P.data_root()
+from edgesdk.frontends import load
+from edgesdk.pipeline import prepare_graph
+from edgesdk.quant import quantize, quantize_inputs
+from edgesdk.boards import load_board
+from edgesdk.lower.mcu import lower_mcu
+from edgesdk.codegen.mcu import emit_model
+from edgesdk.package.host import compile_host_model, HostModel
+from edgesdk.reference import run
+torch.manual_seed(0)
+m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3)).eval()
+x = np.random.default_rng(0).random((16, 1, 8, 8), dtype=np.float32)
+q = quantize(prepare_graph(load(m, example_inputs=torch.from_numpy(x[:1]))), x)
+prog = lower_mcu(q, load_board("mps2-an386"), "ref")
+c, h = emit_model(prog, "w", 0)
+import pathlib; d = pathlib.Path(sys.argv[2]); (d / "include").mkdir(); (d / "model.c").write_text(c); (d / "include" / "model.h").write_text(h)
+hm = HostModel(compile_host_model(d / "model.c", d / "m.so"))
+qi = quantize_inputs(q, {q.inputs[0]: x[:1]})[q.inputs[0]]
+dev = hm.run([qi.transpose(0, 2, 3, 1).copy()])[0]
+assert np.array_equal(dev, run(q, {q.inputs[0]: qi})[q.outputs[0]].reshape(-1))
+print("OK", P.data_root())
+'''
+    env = {**os.environ, "PYTHONPATH": str(wheel_dir)}
+    p = subprocess.run([sys.executable, "-c", script, str(wheel_dir), str(tmp_path)], capture_output=True,
+                       text=True, cwd=tmp_path, env=env)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert "OK" in p.stdout and str(wheel_dir) in p.stdout
+
+
+@pytest.mark.qemu
+def test_report_writes_plots(tmp_path):
+    import shutil
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        pytest.skip("not installed: arm-none-eabi-gcc/qemu-system-arm")
+    import torch
+
+    from edgesdk.frontends import load
+    from edgesdk.pipeline import build, prepare_graph
+    from edgesdk.quant import quantize
+    from edgesdk.report import make_report
+    torch.manual_seed(0)
+    m = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+                            torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
+                            torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
+    x = np.random.default_rng(1).random((16, 1, 12, 12), dtype=np.float32)
+    q = quantize(prepare_graph(load(m, example_inputs=torch.from_numpy(x[:1]))), x)
+    b = build(q, "mcu", "mps2-an386", tmp_path / "b", quiet=True)
+    res = tmp_path / "results"
+    res.mkdir()
+    (res / "fake_bench.json").write_text(json.dumps({"rows": [{"config": "a", "accuracy": 90.0, "model_bytes": 1000},
+                                                              {"config": "b", "accuracy": 0.85, "model_bytes": 250}]}))
+    out = make_report(tmp_path / "b", tmp_path / "rep", res)
+    for name in ("layers.png", "memory.png", "accuracy_size.png"):
+        data = (out / name).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    md = (out / "report.md").read_text()
+    assert b.manifest["build_id"] in md and "![" in md
+    assert "instructions/inf." in (out / "report.html").read_text()
