@@ -73,7 +73,8 @@ def pretrained(name, build, data, epochs=2, progress=False, **train_kw):
         model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         return model.eval()
     train_classifier(model, x, y, epochs=epochs, progress=progress, desc=f"train {name}", **train_kw)
-    tmp = path.with_suffix(".tmp")
+    # A unique temporary name: parallel test workers may train the same model at once.
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)
     return model.eval()
