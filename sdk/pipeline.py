@@ -126,10 +126,15 @@ def build(model, target="mcu", board=None, out_dir="build", *, input_shapes=None
                          selftest_input=_first_sample(calib, graph), **target_options)
     if target == "riscv":
         from .backends_riscv import build as build_riscv
-        summary = build_riscv(graph, board, Path(out_dir), **target_options)
+        with prog.stage("build riscv") as s:
+            summary = build_riscv(graph, board, Path(out_dir), selftest_input=_first_sample(calib, graph),
+                                  **target_options)
+            s.result = "ok"
     else:
         from .backends_gpu import build as build_gpu
-        summary = build_gpu(graph, board, Path(out_dir), **target_options)
+        with prog.stage("build gpu") as s:
+            summary = build_gpu(graph, board, Path(out_dir), calib=calib, check=measure, **target_options)
+            s.result = "ok"
     manifest = json.loads((Path(out_dir) / "manifest.json").read_text())
     return BuildResult(Path(out_dir), manifest, summary_text=str(summary), timings=prog.times)
 
