@@ -337,10 +337,20 @@ def lower_layers(graph, nodes, prefix=""):
     src = _INCLUDE_RE.sub("", lib.inspect_source())
     # The shim provides these per build; TVM defines them once per module.
     src = src.replace("void* __tvm_ffi__library_ctx = NULL;", "")
-    total_ws = sum(_align(int(n)) for n in _WS_RE.findall(src))
     for L in layers.values():
-        L.workspace_bytes = total_ws  # one bump region, reset before each TVM call
+        # The shim's bump allocator restarts at each call: a layer needs the sum of its
+        # function's requests (each 16-byte aligned), planned as that layer's scratch.
+        L.workspace_bytes = sum(_align(int(n)) for n in _WS_RE.findall(_function_body(src, L.func)))
     return TvmModule(src, layers)
+
+
+def _function_body(src, func):
+    """The C text of the definition of __tvm_ffi_<func> (up to the next top-level function)."""
+    m = re.search(r"^TVM_DLL int32_t __tvm_ffi_%s\(.*\) \{$" % re.escape(func), src, re.M)
+    if m is None:
+        return ""
+    end = src.find("\n}\n", m.end())
+    return src[m.start():end if end >= 0 else len(src)]
 
 
 def _align(n, a=16):

@@ -141,3 +141,16 @@ def test_qemu_selftest_with_tvm_layers_is_bit_exact(grouped_q, tmp_path, board):
     text = format_summary(r.manifest)
     assert all(L["impl"] in text for L in tvm_layers)           # the summary says which layers are TVM's
     assert "ek_tvm_call" in (tmp_path / "b" / "src" / "model.c").read_text()
+
+
+def test_tvm_workspace_comes_from_the_arena_scratch(grouped_q, tmp_path, monkeypatch):
+    # Unscheduled, the grouped conv's int32 accumulator is a whole tensor: TVM asks the shim
+    # for workspace, which the memory plan reserves as that layer's scratch in the arena.
+    import edgesdk.codegen.tvm_c as tvm_c
+    monkeypatch.setattr(tvm_c, "_schedule", lambda prim, stages: prim)
+    q, x = grouped_q
+    prog = _host_run(q, x, tmp_path, n=2)
+    conv = next(L for L in prog.layers if L.tvm is not None and L.op == "QConv")
+    assert conv.scratch_bytes >= 4 * 8 * 11 * 10            # int32 [1, 11, 10, 8]
+    assert conv.name in prog.scratch_offsets
+    assert "TVMBackendAllocWorkspace(" in prog.tvm_source
