@@ -20,6 +20,9 @@
  * variant, so a build can switch variants without re-planning memory).  Scratch may
  * be NULL when that function returns 0.  Inputs and outputs must not overlap, except
  * ek_add_s8_* which allows out == a or out == b.
+ * Alignment: int8 buffers may have any alignment; int32 arrays (bias, multiplier, shift)
+ * their natural 4 bytes; scratch 16 bytes.  Unaligned 32-bit loads are used on int8 data,
+ * so CCR.UNALIGN_TRP must stay clear (the reset default).
  */
 #ifndef EK_S8_H
 #define EK_S8_H
