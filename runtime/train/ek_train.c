@@ -2,11 +2,19 @@
  * SGD with momentum and weight decay, double-buffered checkpoints, and the HIL hooks
  * (ek_train_step & co. in ek_hil.h) that let the host stream samples.
  * See ek_train.h for the model of what is trained and how memory is saved. */
+#if __has_include(<string.h>)
 #include <string.h>
+#else /* bare-metal RISC-V without a libc: targets/riscv/platform.c defines these two */
+#include <stddef.h>
+void *memcpy(void *dst, const void *src, size_t n);
+void *memset(void *dst, int c, size_t n);
+#endif
 #include "ek_train.h"
 #include "ek_float.h"
-#include "ek_hil.h"
+#include "ek_hil.h"              /* ek_hil_crc32 for the checkpoints; the HIL hooks below */
+#ifndef EK_TRAIN_NO_HIL
 #include "ek_model_api.h"
+#endif
 
 static float g_lr = 0.01f, g_momentum = 0.9f, g_wd = 0.0f;
 static int g_bias_only = 0;
@@ -202,6 +210,10 @@ static uint32_t write_checkpoint(int torn)
 uint32_t ek_train_checkpoint(void) { return write_checkpoint(0); }
 
 /* ---- HIL hooks ------------------------------------------------------------------ */
+/* Programs that train from their own data (the RISC-V fine-tuning program: its backbone
+ * is FP16, not the int8 model API) build with EK_TRAIN_NO_HIL and call the functions
+ * above directly. */
+#ifndef EK_TRAIN_NO_HIL
 
 static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
 static float getf(const uint8_t *p) { float f; memcpy(&f, p, 4); return f; }
@@ -332,3 +344,4 @@ int ek_train_set_weights(uint32_t offset, const uint8_t *src, uint32_t n)
     }
     return n == 0 ? 0 : -1;
 }
+#endif /* EK_TRAIN_NO_HIL */
