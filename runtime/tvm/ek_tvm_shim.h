@@ -19,6 +19,7 @@
 
 #define TVM_DLL
 #define TVM_EXPORTS
+#define EK_TVM_MAYBE_UNUSED __attribute__((unused))   /* a model may need no workspace */
 
 typedef struct { uint8_t code; uint8_t bits; uint16_t lanes; } DLDataType;
 typedef struct { int32_t device_type; int32_t device_id; } DLDevice;
@@ -50,17 +51,17 @@ typedef struct {
     uint8_t bits;
 } ek_tvm_arg_t;
 
-static void *__tvm_ffi__library_ctx = NULL;
+static void *__tvm_ffi__library_ctx EK_TVM_MAYBE_UNUSED = NULL;
 static const char *ek_tvm_last_error_;   /* the kind of the last argument-check failure */
 static uint8_t *ek_tvm_ws_;              /* workspace region of the running layer */
 static uint32_t ek_tvm_ws_left_;
 
-static void TVMFFIErrorSetRaisedFromCStrParts(const char *kind, const char **parts, int32_t n) {
+static EK_TVM_MAYBE_UNUSED void TVMFFIErrorSetRaisedFromCStrParts(const char *kind, const char **parts, int32_t n) {
     (void)parts; (void)n;
     ek_tvm_last_error_ = kind;
 }
 
-static void *TVMBackendAllocWorkspace(int device_type, int device_id, uint64_t nbytes, int code, int bits) {
+static EK_TVM_MAYBE_UNUSED void *TVMBackendAllocWorkspace(int device_type, int device_id, uint64_t nbytes, int code, int bits) {
     (void)device_type; (void)device_id; (void)code; (void)bits;
     uint32_t need = (uint32_t)((nbytes + 15u) & ~(uint64_t)15u);
     if (ek_tvm_ws_ == NULL || need > ek_tvm_ws_left_) return NULL;   /* the generated code returns -1 */
@@ -70,7 +71,7 @@ static void *TVMBackendAllocWorkspace(int device_type, int device_id, uint64_t n
     return p;
 }
 
-static int TVMBackendFreeWorkspace(int device_type, int device_id, void *ptr) {
+static EK_TVM_MAYBE_UNUSED int TVMBackendFreeWorkspace(int device_type, int device_id, void *ptr) {
     (void)device_type; (void)device_id; (void)ptr;
     return 0;   /* the region is reset before the next layer */
 }
