@@ -49,12 +49,15 @@ CONV_CASES = [
     ((1, 4, 12, 12), (4, 4, 3, 3), 1, (1, 1), (2, 2, 2, 2), (2, 2)),
     ((2, 6, 11, 13), (12, 1, 3, 3), 6, (2, 2), (1, 1, 1, 1), (1, 1)),   # depthwise, multiplier 2
     ((1, 16, 10, 10), (16, 1, 5, 5), 16, (1, 1), (2, 2, 2, 2), (1, 1)),  # depthwise 5x5
+    ((2, 24, 7, 9), (10, 24, 1, 1), 1, (1, 1), (0, 0, 0, 0), (1, 1)),    # pointwise, P = 63 (tail of 16)
+    ((1, 5, 8, 8), (7, 5, 1, 1), 1, (1, 1), (0, 0, 0, 0), (1, 1)),       # pointwise, P = 64 (no tail)
 ]
 
 
 @pytest.mark.parametrize("variant", ["tiled", "vec", "ref"])
 @pytest.mark.parametrize("xs,ws,group,strides,pads,dil", CONV_CASES)
 def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, variant):
+    """Every path: im2col + GEMM (tiled/vec/ref), depthwise, pointwise (and its _ref twin)."""
     from edgesdk.gpu.ocl_kernels import conv2d_s8
     rng = np.random.default_rng(sum(xs) + sum(ws))
     x = rng.integers(-128, 128, xs, dtype=np.int8)
@@ -66,6 +69,10 @@ def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, variant):
                     variant=None if variant == "ref" else variant)
     assert np.unique(want).size > 20
     np.testing.assert_array_equal(got, want)
+    if ws[2:] == (1, 1) and group == 1:   # the same 1x1 conv through im2col + GEMM
+        got = conv2d_s8(x, w, b, -7, 2, mult, shift, strides, pads, dil, group, ref=(variant == "ref"),
+                        variant=None if variant == "ref" else variant, pointwise=False)
+        np.testing.assert_array_equal(got, want)
 
 
 @pytest.mark.parametrize("ref", [False, True])

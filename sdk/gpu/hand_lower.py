@@ -11,7 +11,8 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..ir.opdefs.conv import conv_geometry
-from .ocl_kernels import GEMM_S8_VARIANTS, GEMM_TILE, GEMM_WG, ConvGeometry, fold_bias, gemm_s8_launch
+from .ocl_kernels import (GEMM_S8_VARIANTS, GEMM_TILE, GEMM_WG, ConvGeometry, conv1x1_launch, fold_bias,
+                          gemm_s8_launch)
 
 CUDA_TILE = 64      # EK_T of ek_gemm_s8_cuda / ek_bgemm_b1_cuda
 CUDA_BLOCK = 16     # EK_B
@@ -35,6 +36,8 @@ def hand_kernel_for(graph, node, api, dtype, fp16=False):
         g = int(node.attrs.get("group", 1))
         if w.shape[1] == 1 and g == x.shape[1] and g > 1:
             return "ek_dwconv_s8_ocl" if api == "opencl" else None
+        if api == "opencl" and _conv_geom(graph, node).pointwise:
+            return "ek_conv1x1_s8_ocl"
         return "ek_gemm_s8_ocl" if api == "opencl" else "ek_gemm_s8_cuda"
     if node.op == "QGemm":
         w = graph.tensors[node.inputs[1]]
@@ -61,7 +64,7 @@ def lower_hand(graph, node, kernel, api, device_type="gpu"):
 
     device_type "cpu" picks the register-tiled vector GEMM (ek_gemm_s8_ocl_vec), "gpu"
     the local-memory tiled one (ek_gemm_s8_ocl)."""
-    if kernel in ("ek_gemm_s8_ocl", "ek_dwconv_s8_ocl"):
+    if kernel in ("ek_gemm_s8_ocl", "ek_dwconv_s8_ocl", "ek_conv1x1_s8_ocl"):
         return _opencl_int8(graph, node, kernel, "vec" if device_type == "cpu" else "tiled")
     if kernel == "ek_gemm_s8_cuda":
         return _cuda_int8(graph, node)
@@ -115,6 +118,13 @@ def _opencl_int8(graph, node, kernel, variant):
     w2 = w.reshape(M, g.Kg)
     consts[f"{name}/w"] = w2
     consts[f"{name}/bias_eff"] = fold_bias(w2, bias, x_zp)
+    if kernel == "ek_conv1x1_s8_ocl":
+        gsz, _ = conv1x1_launch(g)
+        launches.append({"program": "ek_conv1x1_s8_ocl.cl", "kernel": "ek_conv1x1_s8_ocl",
+                         "args": [x, f"{name}/w", f"{name}/bias_eff", f"{name}/mult", f"{name}/shift", y,
+                                  *[_i(v) for v in (g.C, g.P, g.O, y_zp, lo, hi)]],
+                         "global": list(gsz), "local": None})
+        return {"launches": launches, "consts": consts, "buffers": buffers}
     col = f"{name}/col"
     buffers[col] = {"shape": [g.P, g.Kg], "dtype": "int8"}
     for n in range(g.N):

@@ -103,6 +103,12 @@ class ConvGeometry:
         return self.Cg == 1 and self.G == self.C and self.G > 1
 
     @property
+    def pointwise(self):
+        """1x1, stride 1, no padding, one group: a plain [O, C] x [C, P] product in NCHW."""
+        return (self.kh, self.kw, self.sh, self.sw, self.G) == (1, 1, 1, 1, 1) and \
+            (self.ph, self.pw, self.ph_end, self.pw_end) == (0, 0, 0, 0)
+
+    @property
     def macs(self):
         return self.N * self.O * self.P * self.Kg
 
@@ -134,13 +140,27 @@ def enqueue_dwconv_s8(rt, g, x, w, bias, mult, shift, y, x_zp, y_zp, act_min, ac
                                  g.OH, g.OW, x_zp, y_zp, act_min, act_max)])
 
 
+def conv1x1_launch(g, ref=False):
+    if ref:
+        return (g.P, g.O, g.N), None
+    return (-(-g.P // 16), -(-g.O // 4), g.N), None
+
+
+def enqueue_conv1x1_s8(rt, g, x, w, bias_eff, mult, shift, y, y_zp, act_min, act_max, ref=False):
+    k = rt.kernel("ek_conv1x1_s8_ocl.cl", "ek_conv1x1_s8_ocl_ref" if ref else "ek_conv1x1_s8_ocl")
+    gsz, lsz = conv1x1_launch(g, ref)
+    return k(rt.queue, gsz, lsz, x, w, bias_eff, mult, shift, y,
+             *[_i32(v) for v in (g.C, g.P, g.O, y_zp, act_min, act_max)])
+
+
 def _per_channel(v, n):
     return np.broadcast_to(np.asarray(v, np.int32).reshape(-1), (n,)).copy()
 
 
 def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1),
-              group=1, act_min=-128, act_max=127, ref=False, rt=None, variant=None):
-    """QConv on NCHW int8: depthwise kernel when group == C (Cg == 1), else im2col + GEMM."""
+              group=1, act_min=-128, act_max=127, ref=False, rt=None, variant=None, pointwise=True):
+    """QConv on NCHW int8: depthwise kernel when group == C (Cg == 1), the pointwise kernel
+    for 1x1/stride 1/no padding, else im2col + GEMM (`pointwise=False` forces im2col)."""
     rt = rt or default_runtime()
     x = np.ascontiguousarray(x, np.int8)
     w = np.ascontiguousarray(w, np.int8)
@@ -151,6 +171,10 @@ def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0
         b = np.zeros(g.O, np.int32) if bias is None else np.asarray(bias, np.int32)
         enqueue_dwconv_s8(rt, g, rt.to_device(x), rt.to_device(w), rt.to_device(b), rt.to_device(m),
                           rt.to_device(s), y, x_zp, y_zp, act_min, act_max, ref)
+    elif pointwise and g.pointwise:
+        w2 = w.reshape(g.O, g.Kg)
+        enqueue_conv1x1_s8(rt, g, rt.to_device(x), rt.to_device(w2), rt.to_device(fold_bias(w2, bias, x_zp)),
+                           rt.to_device(m), rt.to_device(s), y, y_zp, act_min, act_max, ref)
     else:
         w2 = w.reshape(g.O, g.Kg)
         beff = fold_bias(w2, bias, x_zp)
