@@ -23,9 +23,25 @@ static void vcopy(ek_t *d, const ek_t *s, int n) {
     }
 }
 
+/* rows x cols block copy between row pitches: along rows (unit stride) when rows are long,
+ * along columns (strided) when they are short (a DS-CNN plane is 25 rows of 5) */
+static void copy2d(ek_t *d, int dld, const ek_t *s, int sld, int rows, int cols) {
+    if (cols >= rows) {
+        for (int r = 0; r < rows; r++) vcopy(d + (size_t)r * dld, s + (size_t)r * sld, cols);
+        return;
+    }
+    ptrdiff_t ds = (ptrdiff_t)dld * sizeof(ek_t), ss = (ptrdiff_t)sld * sizeof(ek_t);
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows;) {
+            size_t vl = EK_VSETVL8(rows - r);
+            EK_VSSE(d + (size_t)r * dld + c, ds, EK_VLSE8(s + (size_t)r * sld + c, ss, vl), vl);
+            r += (int)vl;
+        }
+}
+
 /* copy plane c of x into the interior of the padded plane (its border stays zero) */
 static void fill_pad(ek_t *pad, const ek_t *xc, const ek_conv_params_t *p, int wp) {
-    for (int ih = 0; ih < p->h; ih++) vcopy(pad + (size_t)(ih + p->pt) * wp + p->pl, xc + (size_t)ih * p->w, p->w);
+    copy2d(pad + (size_t)p->pt * wp + p->pl, wp, xc, p->w, p->h, p->w);
 }
 
 static inline ek_v8 load_x(const ek_t *s, int sw, size_t vl) {
@@ -62,14 +78,13 @@ static void dw_fwd_flat(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y,
             EK_VSE(yw + q, acc, vl);
             q += (int)vl;
         }
-        ek_t *yc = y + (size_t)c * p->ho * p->wo;
-        for (int oh = 0; oh < p->ho; oh++) vcopy(yc + oh * p->wo, yw + oh * wp, p->wo);
+        copy2d(y + (size_t)c * p->ho * p->wo, p->wo, yw, wp, p->ho, p->wo);
     }
 }
 
 /* dy with rows spread to the padded width, zeros in the extra columns */
 static void spread_dy(ek_t *dyw, const ek_t *dyc, const ek_conv_params_t *p, int wp) {
-    for (int oh = 0; oh < p->ho; oh++) vcopy(dyw + oh * wp, dyc + oh * p->wo, p->wo);
+    copy2d(dyw, wp, dyc, p->wo, p->ho, p->wo);
 }
 
 void EK_FN(dwconv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
@@ -239,8 +254,7 @@ static void dw_bwx_flat(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
                 }
             q += (int)vl;
         }
-        ek_t *dxc = dx + (size_t)c * p->h * p->w;
-        for (int ih = 0; ih < p->h; ih++) vcopy(dxc + (size_t)ih * p->w, dpad + (size_t)(ih + p->pt) * wp + p->pl, p->w);
+        copy2d(dx + (size_t)c * p->h * p->w, p->w, dpad + (size_t)p->pt * wp + p->pl, wp, p->h, p->w);
     }
 }
 
@@ -271,6 +285,6 @@ void EK_FN(dwconv2d_bwx)(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
                 ow += (int)vl;
             }
         ek_t *dxc = dx + (size_t)c * p->h * p->w;
-        for (int ih = 0; ih < p->h; ih++) vcopy(dxc + (size_t)ih * p->w, scratch + (size_t)(ih + p->pt) * wp + p->pl, p->w);
+        copy2d(dxc, p->w, scratch + (size_t)p->pt * wp + p->pl, wp, p->h, p->w);
     }
 }
