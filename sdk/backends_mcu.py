@@ -36,8 +36,8 @@ def _kernel_sources(prog):
 
 
 def _hil_sources():
-    d = runtime_dir() / "hil"
-    return [d / "ek_hil_codec.c", d / "ek_hil_server.c", d / "ek_hil_port_mcu.c"]
+    from .hil.firmware import rig_sources
+    return rig_sources("mcu")
 
 
 def quantize_sample(graph, sample):
@@ -96,6 +96,7 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
     from .lower.mcu import lower_mcu
     from .package import arm
     from .pipeline import BuildResult, Progress, model_hash, write_build
+    from .hil.firmware import rig_defines
     from .reference import run as reference_run
 
     progress = progress or Progress(quiet=True)
@@ -149,7 +150,10 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
             fw = arm.compile_firmware([src / "model.c", *ksrc, *[src / "runtime" / p.name for p in _hil_sources()],
                                        *[src / "runtime" / p.name for p in extra_sources],
                                        *[src / name for name in (extra_c or {})]],
-                                      board, tmp / "firmware.elf", include_dirs=inc)
+                                      board, tmp / "firmware.elf", include_dirs=inc,
+                                      # host-file bulk transfers on emulators (~15x faster than
+                                      # the UART), per-layer counts for `edgesdk run`
+                                      defines={**rig_defines(board), "EK_LAYER_TIMING": None})
             s.result = f"flash {fw.flash_bytes} B, RAM {fw.ram_bytes} B"
         with progress.stage("compile selftest") as s:
             st = arm.compile_firmware([src / "model.c", *ksrc, runtime_dir() / "selftest" / "ek_selftest.c",
