@@ -373,7 +373,9 @@ def build_relax(graph, nodes):
 
 
 def _safe(name):
-    return re.sub(r"\W", "_", name) or "t"
+    """A C identifier for a Relax var: kernel parameters are named after it (name + "_ptr")."""
+    s = re.sub(r"\W", "_", name) or "t"
+    return "t" + s if s[0].isdigit() or s[0] == "_" else s
 
 
 # ---------------------------------------------------------------- Relax -> kernels

@@ -241,7 +241,7 @@ def build(graph, board, out_dir, gpu_api=None, dtype=None, calib=None, check=Tru
         files["consts.npz"] = buf.getvalue()
         files["plan.json"] = json.dumps(plan, indent=1)
 
-        summary = _summary(graph, board, plan, gpu_api, dtype, ptxas)
+        summary = _summary(run_graph, board, plan, gpu_api, dtype, ptxas)
         if check and gpu_api == "opencl" and where == "host":
             summary["check"] = _self_check(graph, plan, files, consts)
         build_id = f"{mhash:08x}-gpu-{board.name}-{gpu_api}-{dtype}"
@@ -251,7 +251,8 @@ def build(graph, board, out_dir, gpu_api=None, dtype=None, calib=None, check=Tru
             "format": 1, "target": "gpu", "board": board.name, "board_file": str(board.path),
             "build_id": build_id, "model_hash": mhash, "image": "plan.json",
             "gpu_api": gpu_api, "dtype": dtype,
-            "inputs": _io_json(graph, graph.inputs), "outputs": _io_json(graph, graph.outputs),
+            # in the dtype the device computes in (f16 builds take and give half)
+            "inputs": _io_json(run_graph, graph.inputs), "outputs": _io_json(run_graph, graph.outputs),
             "layers": [{"name": l["name"], "op": l["op"], "impl": l["impl"], "macs": l["macs"],
                         "flops": l["flops"], "bytes": l["bytes"], "launches": len(l["launches"])}
                        for l in plan["layers"]],

@@ -176,3 +176,22 @@ def test_pools_concat_softmax_every_layer():
                 np.testing.assert_array_equal(r.download(o), want[o], err_msg=layer["name"])
             else:
                 np.testing.assert_allclose(r.download(o), want[o], rtol=1e-5, atol=1e-6, err_msg=layer["name"])
+
+
+@pytest.mark.opencl
+@requires_opencl
+def test_tensor_names_that_are_not_identifiers():
+    """ONNX names like "0" or "/a/b:0" still give valid OpenCL kernel parameters."""
+    from edgesdk.backends_gpu import lower
+    from edgesdk.gpu.plan_runner import PlanRunner
+    from edgesdk.ir import Graph, Node, Tensor
+    g = Graph("names")
+    for n in ("0", "/a/b:0", "1"):
+        g.add_tensor(Tensor(n, (2, 3), "f32"))
+    g.add_node(Node("/relu", "Relu", ["0"], ["/a/b:0"]))
+    g.add_node(Node("/sig", "Sigmoid", ["/a/b:0"], ["1"]))
+    g.inputs, g.outputs = ["0"], ["1"]
+    plan, src, consts = lower(g, "opencl", "f32")
+    x = np.array([[-1, 0, 1], [2, -3, 4]], np.float32)
+    got = PlanRunner(plan, {"tvm": src}, consts).run({"0": x})["1"]
+    np.testing.assert_allclose(got, 1 / (1 + np.exp(-np.maximum(x, 0))), rtol=1e-6)
