@@ -54,11 +54,11 @@ def weight_only_bytes(qg):
                for n in qg.nodes if n.op in ("QConv", "QGemm"))
 
 
-def qat_finetune(model, x, y, epochs=1, lr=2e-4, seed=0):
+def qat_finetune(model, x, y, epochs=1, lr=3e-5, seed=0, weight_bits=8):
     from edgesdk import qat
     torch.set_num_threads(1)
     torch.manual_seed(seed)
-    pm = qat.prepare(model)
+    pm = qat.prepare(model, weight_bits=weight_bits)
     opt = torch.optim.Adam(pm.parameters(), lr)
     rng = np.random.default_rng(seed)
     pm.train()
@@ -124,10 +124,23 @@ def main():
         weight_only_bytes(qm), time.time() - t, plan=plan, budget_bytes=budget)
 
     t = time.time()
+    fine = (2, 3, 4, 5, 6, 8)
+    qm2, plan2, table2 = quantize_to_budget(g, calib, budget_bytes=budget, choices=fine)
+    print(table2)
+    add("mixed 2/3/4/5/6/8 (MILP) at the 4-bit budget", int_accuracy(qm2, xt, yt), Q.weight_bytes(qm2),
+        weight_only_bytes(qm2), time.time() - t, plan=plan2, budget_bytes=budget,
+        note="3/5/6-bit weights assume a packer for those widths (kernels know 8/4/2)")
+
+    t = time.time()
     xq, yq = xtr[:args.qat_samples], ytr[:args.qat_samples]
     pm, gq = qat_finetune(trained_fmnist_cnn(), xq, yq)
     add(f"QAT int8 (1 epoch on {len(xq)} images)", int_accuracy(gq, xt, yt), Q.weight_bytes(gq),
         weight_only_bytes(gq), time.time() - t, torch_fake_quant_accuracy=round(evaluate(pm, xt, yt) * 100, 2))
+
+    t = time.time()
+    pm4, gq4 = qat_finetune(trained_fmnist_cnn(), xq, yq, lr=1e-4, weight_bits=4)
+    add(f"QAT 4-bit weights (1 epoch on {len(xq)} images)", int_accuracy(gq4, xt, yt), Q.weight_bytes(gq4),
+        weight_only_bytes(gq4), time.time() - t, torch_fake_quant_accuracy=round(evaluate(pm4, xt, yt) * 100, 2))
 
     acc = {r["config"]: r["accuracy"] for r in rows}
     f = rows[0]["accuracy"]
@@ -136,8 +149,10 @@ def main():
         "int8_ptq_drop_le_0.5": f - rows[1]["accuracy"] <= 0.5,
         "4bit_layerwise_drop_points": round(f - rows[3]["accuracy"], 2),
         "4bit_layerwise_drop_le_1.5": f - rows[3]["accuracy"] <= 1.5,
-        "mixed_beats_uniform_4bit": rows[4]["accuracy"] > rows[3]["accuracy"],
-        "mixed_weight_bytes_le_4bit": rows[4]["weight_bytes"] <= rows[3]["weight_bytes"],
+        "mixed_248_beats_uniform_4bit": rows[4]["accuracy"] > rows[3]["accuracy"],
+        "mixed_248_plan_is_uniform_4bit": set(rows[4]["plan"].values()) == {4},
+        "mixed_2to8_beats_uniform_4bit": rows[5]["accuracy"] > rows[3]["accuracy"],
+        "mixed_weight_bytes_le_4bit": max(rows[4]["weight_bytes"], rows[5]["weight_bytes"]) <= rows[3]["weight_bytes"],
     }
     print()
     print(f"{'config':<46} {'acc %':>7} {'bytes':>8} {'weights':>8}")

@@ -390,9 +390,12 @@ def quantize(graph, calib, method="minmax", per_channel=True, bias_correction=Tr
     if method not in ("minmax", "percentile", "mse"):
         raise QuantizeError(f"method: unknown calibration method {method!r} (minmax, percentile, mse)")
     bits_set = set(weight_bits.values()) if isinstance(weight_bits, dict) else {weight_bits}
-    bad = sorted(int(b) for b in bits_set if int(b) not in (8, 4, 2))
+    # 8/4/2 are the packed formats the kernels know; 3/5/6/7 (mixed-precision studies) are
+    # exact in int8 storage but need a packer of their own on the codegen side.
+    allowed = (8, 4, 2) if not isinstance(weight_bits, dict) else (2, 3, 4, 5, 6, 7, 8)
+    bad = sorted(int(b) for b in bits_set if int(b) not in allowed)
     if bad:
-        raise QuantizeError(f"weight_bits: {bad} not supported (8, 4 or 2)")
+        raise QuantizeError(f"weight_bits: {bad} not supported ({', '.join(map(str, allowed))})")
     if is_quantized(graph):
         raise QuantizeError(f"model {graph.meta.get('source', graph.name)} is already quantized (it has integer or "
                             f"QuantizeLinear/DequantizeLinear ops); QDQ models import as integer "

@@ -15,7 +15,7 @@ import numpy as np
 
 from ..reference import get as get_reference
 from .calibrate import widen_batch
-from .ptq import dequantize_outputs, quantize_inputs, set_layer_weights
+from .ptq import quantize_inputs, set_layer_weights
 from .weights import qrange, weight_scale
 
 
@@ -127,7 +127,6 @@ def adaquant_layer(lay, node, graph, x, yf, steps=300, seed=0, batch=64, lr=1e-3
     MSE against the float output on these samples.
     """
     import torch
-    import torch.nn.functional as F
 
     if lay.op == "Conv" and x.ndim != 4:
         return None
