@@ -76,6 +76,21 @@ def test_conv2d_s8_bit_exact(xs, ws, group, strides, pads, dil, variant):
 
 
 @pytest.mark.parametrize("ref", [False, True])
+@pytest.mark.parametrize("xs,ws,group,strides,pads,dil", [c for c in CONV_CASES if c[2] == 1])
+def test_direct_conv_s8_bit_exact(xs, ws, group, strides, pads, dil, ref):
+    """ek_conv_s8_ocl (direct, vectorized along pixels) and its _ref twin, every geometry."""
+    from edgesdk.gpu.ocl_kernels import conv2d_s8
+    rng = np.random.default_rng(sum(xs) * 3 + sum(ws))
+    x = rng.integers(-128, 128, xs, dtype=np.int8)
+    w = rng.integers(-127, 128, ws, dtype=np.int8)
+    b = rng.integers(-3000, 3000, ws[0]).astype(np.int32)
+    mult, shift = rand_requant(rng, ws[0], -9, -6)
+    want = qconv2d(x, w, b, 11, -3, mult, shift, strides, pads, dil, group, -128, 127)
+    got = conv2d_s8(x, w, b, 11, -3, mult, shift, strides, pads, dil, group, ref=ref, direct=True)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("ref", [False, True])
 @pytest.mark.parametrize("n,m,k", [(1, 10, 100), (19, 33, 100), (40, 70, 1000), (3, 5, 32)])
 def test_bgemm_b1_matches_reference(n, m, k, ref):
     from edgesdk.gpu.ocl_kernels import bgemm_b1

@@ -153,12 +153,34 @@ def enqueue_conv1x1_s8(rt, g, x, w, bias_eff, mult, shift, y, y_zp, act_min, act
              *[_i32(v) for v in (g.C, g.P, g.O, y_zp, act_min, act_max)])
 
 
+# Convs whose GEMM depth Cg*kh*kw is at most this run as a direct conv (ek_conv_s8_ocl):
+# with so few terms per output, im2col + GEMM costs more in the copy and in reducing
+# short vectors than in the MACs (first layers: K = 9, 27). Measured on PoCL
+# (bench/gpu_opencl.py); a GPU board keeps the tiled GEMM.
+DIRECT_CONV_MAX_K = 32
+
+
+def direct_conv_launch(g, ref=False):
+    if ref:
+        return (g.P, g.O, g.N), None
+    return (-(-g.P // 16), -(-g.O // 4), g.N), None
+
+
+def enqueue_direct_conv_s8(rt, g, x, w, bias_eff, mult, shift, y, x_zp, y_zp, act_min, act_max, ref=False):
+    k = rt.kernel("ek_conv_s8_ocl.cl", "ek_conv_s8_ocl_ref" if ref else "ek_conv_s8_ocl")
+    gsz, lsz = direct_conv_launch(g, ref)
+    return k(rt.queue, gsz, lsz, x, w, bias_eff, mult, shift, y,
+             *[_i32(v) for v in (g.C, g.H, g.W, g.O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh, g.dw,
+                                 g.OH, g.OW, x_zp, y_zp, act_min, act_max)])
+
+
 def _per_channel(v, n):
     return np.broadcast_to(np.asarray(v, np.int32).reshape(-1), (n,)).copy()
 
 
 def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0, 0), dilations=(1, 1),
-              group=1, act_min=-128, act_max=127, ref=False, rt=None, variant=None, pointwise=True):
+              group=1, act_min=-128, act_max=127, ref=False, rt=None, variant=None, pointwise=True,
+              direct=False):
     """QConv on NCHW int8: depthwise kernel when group == C (Cg == 1), the pointwise kernel
     for 1x1/stride 1/no padding, else im2col + GEMM (`pointwise=False` forces im2col)."""
     rt = rt or default_runtime()
@@ -171,6 +193,10 @@ def conv2d_s8(x, w, bias, x_zp, y_zp, mult, shift, strides=(1, 1), pads=(0, 0, 0
         b = np.zeros(g.O, np.int32) if bias is None else np.asarray(bias, np.int32)
         enqueue_dwconv_s8(rt, g, rt.to_device(x), rt.to_device(w), rt.to_device(b), rt.to_device(m),
                           rt.to_device(s), y, x_zp, y_zp, act_min, act_max, ref)
+    elif direct and g.G == 1:
+        w2 = w.reshape(g.O, g.Kg)
+        enqueue_direct_conv_s8(rt, g, rt.to_device(x), rt.to_device(w2), rt.to_device(fold_bias(w2, bias, x_zp)),
+                               rt.to_device(m), rt.to_device(s), y, x_zp, y_zp, act_min, act_max, ref)
     elif pointwise and g.pointwise:
         w2 = w.reshape(g.O, g.Kg)
         enqueue_conv1x1_s8(rt, g, rt.to_device(x), rt.to_device(w2), rt.to_device(fold_bias(w2, bias, x_zp)),
