@@ -62,16 +62,6 @@ def _to_logical(dev_idx):
     return (dev_idx[0], dev_idx[3], dev_idx[1], dev_idx[2]) if len(dev_idx) == 4 else tuple(dev_idx)
 
 
-def _reader(buf, logical_shape):
-    """Access a device buffer by IR (NCHW) indices."""
-    def read(*idx):
-        if len(logical_shape) == 4:
-            n, c, h, w = idx
-            return buf[n, h, w, c]
-        return buf[tuple(idx)]
-    return read
-
-
 def _requant(te_mod, acc32, mult, shift):
     """fixedpoint.requantize: (acc * m + (1 << (total - 1))) >> total, total = 31 - shift, in int64."""
     from tvm import tirx
@@ -90,21 +80,40 @@ def _clamp(v, lo, hi):
 # ------------------------------------------------------------ one TE function per op
 
 class _Builder:
-    def __init__(self, graph, node, func):
+    def __init__(self, graph, node, func, root_of=None):
         from tvm import te, tirx
         self.te, self.tirx = te, tirx
         self.g, self.node, self.func = graph, node, func
+        self.root_of = root_of or (lambda name: name)
         self.acts, self.consts, self.placeholders, self.const_ph = [], {}, [], []
         self.reduce_stages = []      # stages to compute_at the output's innermost loop
 
     def act(self, name):
+        """An s8 activation input -> (reader by IR indices, IR shape).
+
+        Shape-only ops alias their input's bytes (lowering), so what the device holds is the
+        alias root's layout: NHWC for a 4-D root, IR (row-major) order otherwise. A 4-D root
+        with a 1x1 map is the same bytes in both orders; any other reshaped 4-D map is refused.
+        """
         t = self.g.tensors[name]
         if t.dtype != "s8":
             raise TvmMcuError(f"node {self.node.name}: input {name!r} is {t.dtype}; the mcu TVM path takes s8")
-        p = self.te.placeholder(device_shape(t.shape), "int8", name=f"x{len(self.acts)}")
+        shape = tuple(int(d) for d in t.shape)
+        rs = tuple(int(d) for d in self.g.tensors[self.root_of(name)].shape)
+        if len(shape) == 4 and rs == shape:
+            nhwc = True
+        elif len(rs) == 4 and rs[2] * rs[3] > 1:
+            raise TvmMcuError(f"node {self.node.name}: input {name!r} is a reshaped spatial map {list(rs)} -> "
+                              f"{list(shape)}; its NHWC bytes are not in IR order, no TVM path reads it")
+        else:
+            nhwc = False
+        p = self.te.placeholder(device_shape(shape) if nhwc else shape, "int8", name=f"x{len(self.acts)}")
         self.acts.append(name)
         self.placeholders.append(p)
-        return p, tuple(t.shape)
+
+        def read(*idx):
+            return p[idx[0], idx[2], idx[3], idx[1]] if nhwc else p[tuple(idx)]
+        return read, shape
 
     def const(self, key, arr, dtype):
         arr = np.ascontiguousarray(np.asarray(arr).astype(dtype))
@@ -119,7 +128,7 @@ class _Builder:
     # -- ops ----------------------------------------------------------------------
     def QConv(self):
         te, tirx, a = self.te, self.tirx, self.node.attrs
-        X, xs = self.act(self.node.inputs[0])
+        xr, xs = self.act(self.node.inputs[0])
         if len(xs) != 4:
             raise TvmMcuError(f"node {self.node.name}: only 2-D convolutions have an mcu TVM path (input {xs})")
         w = self.g.const(self.node.inputs[1])
@@ -150,8 +159,8 @@ class _Builder:
             inside = tirx.all(iy >= 0, iy < ih, ix >= 0, ix < iw)
             ci = (oc // og) * cg + rc
             # The input is padded with x_zp, i.e. 0 once centred.
-            xv = tirx.if_then_else(inside, X[n, tirx.max(tirx.min(iy, ih - 1), 0), tirx.max(tirx.min(ix, iw - 1), 0),
-                                             ci].astype("int32") - x_zp, 0)
+            xv = tirx.if_then_else(inside, xr(n, ci, tirx.max(tirx.min(iy, ih - 1), 0),
+                                              tirx.max(tirx.min(ix, iw - 1), 0)).astype("int32") - x_zp, 0)
             return te.sum(xv * W[oc, rc, ry, rx].astype("int32"), axis=[rc, ry, rx])
 
         acc = te.compute((n_, oh, ow, o), acc_fn, name="acc")
@@ -165,7 +174,7 @@ class _Builder:
 
     def MaxPool(self):
         te, tirx = self.te, self.tirx
-        X, xs = self.act(self.node.inputs[0])
+        xr, xs = self.act(self.node.inputs[0])
         if len(xs) != 4:
             raise TvmMcuError(f"node {self.node.name}: only 2-D pooling has an mcu TVM path (input {xs})")
         from edgesdk.ir.opdefs.pool import pool_geometry
@@ -180,17 +189,16 @@ class _Builder:
             ix = x * strides[1] - pads[1] + rx * dil[1]
             inside = tirx.all(iy >= 0, iy < ih, ix >= 0, ix < iw)
             # Padding (and the ceil_mode overhang) is the int8 minimum: it never wins.
-            v = tirx.if_then_else(inside, X[n, tirx.max(tirx.min(iy, ih - 1), 0), tirx.max(tirx.min(ix, iw - 1), 0),
-                                            ch], tirx.const(-128, "int8"))
+            v = tirx.if_then_else(inside, xr(n, ch, tirx.max(tirx.min(iy, ih - 1), 0),
+                                             tirx.max(tirx.min(ix, iw - 1), 0)), tirx.const(-128, "int8"))
             return te.max(v, axis=[ry, rx])
 
         return te.compute((n_, oh, ow, c), fn, name="out")
 
     def QAdd(self):
         te, a = self.te, self.node.attrs
-        (A, ash), (Bp, bsh) = self.act(self.node.inputs[0]), self.act(self.node.inputs[1])
+        (ra, ash), (rb, bsh) = self.act(self.node.inputs[0]), self.act(self.node.inputs[1])
         ys = self.out_shape()
-        ra, rb = _reader(A, ash), _reader(Bp, bsh)
 
         def bcast(shape, idx):
             # numpy broadcasting: right-aligned, size-1 axes read index 0.
@@ -214,10 +222,9 @@ class _Builder:
         return te.compute(device_shape(ys), fn, name="out")
 
     def Transpose(self):
-        X, xs = self.act(self.node.inputs[0])
+        rd, xs = self.act(self.node.inputs[0])
         ys = self.out_shape()
         perm = list(self.node.attrs.get("perm") or reversed(range(len(xs))))
-        rd = _reader(X, xs)
 
         def fn(*dev):
             idx = _to_logical(dev) if len(ys) == 4 else dev
@@ -233,7 +240,7 @@ class _Builder:
         ins = [self.act(i) for i in self.node.inputs if i]
         ys = self.out_shape()
         axis = int(self.node.attrs.get("axis", 0)) % len(ys)
-        readers = [(_reader(p, s), s) for p, s in ins]
+        readers = ins
 
         def fn(*dev):
             idx = list(_to_logical(dev) if len(ys) == 4 else dev)
@@ -255,9 +262,8 @@ class _Builder:
 
     def QSoftmax(self):
         te, tirx = self.te, self.tirx
-        X, xs = self.act(self.node.inputs[0])
+        rd, xs = self.act(self.node.inputs[0])
         T = self.const("table", np.asarray(self.node.attrs["table"], np.uint32).reshape(-1), "uint32")
-        rd = _reader(X, xs)
         L = xs[-1]
         r1 = te.reduce_axis((0, L), "r1")
         r2 = te.reduce_axis((0, L), "r2")
@@ -276,7 +282,7 @@ class _Builder:
         self.reduce_stages += ["rowsum", "rowmax"]
 
         def fn(*d):
-            e = T[mx[d] - X[d].astype("int32")].astype("uint64")
+            e = T[mx[d] - rd(*(_to_logical(d) if len(xs) == 4 else d)).astype("int32")].astype("uint64")
             s = sm[d]
             q = ((e * tirx.const(256, "uint64") + s // tirx.const(2, "uint64")) // s).astype("int64") \
                 - tirx.const(128, "int64")
@@ -285,9 +291,9 @@ class _Builder:
         return te.compute(ys, fn, name="out")
 
 
-def _build_prim_func(graph, node, func):
+def _build_prim_func(graph, node, func, root_of=None):
     from tvm import te
-    b = _Builder(graph, node, func)
+    b = _Builder(graph, node, func, root_of)
     fn = getattr(b, node.op, None)
     if fn is None:
         raise TvmMcuError(f"node {node.name}: op {node.op} has no mcu kernel and no TVM lowering")
@@ -313,8 +319,10 @@ _INCLUDE_RE = re.compile(r'^#include "tvm/[^"]*"\n', re.M)
 _WS_RE = re.compile(r"TVMBackendAllocWorkspace\(\s*\d+\s*,\s*[^,]+,\s*\(uint64_t\)\s*(\d+)")
 
 
-def lower_layers(graph, nodes, prefix=""):
+def lower_layers(graph, nodes, prefix="", root_of=None):
     """Compile `nodes` (IR nodes of `graph`) with TVM target "c"; returns a TvmModule.
+
+    root_of(tensor) -> the tensor whose bytes it aliases on the device (lowering's alias map).
 
     Function names are FUNC_PREFIX + prefix + a per-node index + the op, so that they are
     valid C and stable across builds.
@@ -326,7 +334,7 @@ def lower_layers(graph, nodes, prefix=""):
     funcs, layers = {}, {}
     for i, node in enumerate(nodes):
         func = f"{FUNC_PREFIX}{prefix}{i}_{c_ident(node.op).lower()}"
-        b, prim, args = _build_prim_func(graph, node, func)
+        b, prim, args = _build_prim_func(graph, node, func, root_of)
         funcs[func] = _schedule(prim, b.reduce_stages).with_attr("global_symbol", func)
         layers[node.name] = TvmLayer(node.name, func, list(b.acts), dict(b.consts), args)
     try:

@@ -103,6 +103,24 @@ def test_concat_and_transpose_on_s8_bit_exact_on_host(tmp_path):
     assert [L.op for L in prog.layers if L.tvm is not None] == ["Concat", "Transpose"]
 
 
+def test_transpose_of_a_reshaped_1x1_map_reads_ir_order(tmp_path):
+    # GAP -> [1, 8, 1, 1] (NHWC bytes == IR order) -> Reshape to [1, 2, 2, 2] (an alias) ->
+    # Transpose (TVM): TVM must read the aliased bytes in IR order, not as NHWC.
+    class ViewTranspose(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(1, 8, 3)
+            self.c2 = torch.nn.Conv2d(2, 3, 1)
+
+        def forward(self, x):
+            a = torch.relu(self.c1(x)).mean((2, 3), keepdim=True)
+            return self.c2(a.reshape(1, 2, 2, 2).permute(0, 3, 1, 2))
+
+    q, x = _quantized(ViewTranspose(), (1, 7, 7))
+    prog = _host_run(q, x, tmp_path)
+    assert [L.op for L in prog.layers if L.tvm is not None] == ["Transpose"]
+
+
 def test_tvm_refuses_a_reshaped_spatial_map_by_node_name():
     class FlatCat(torch.nn.Module):
         def __init__(self):

@@ -147,14 +147,8 @@ class NoKernelError(EdgeError):
     """This variant of an op has no hand-written kernel (lowering then tries TVM)."""
 
 
-def _tvm_layer(node, g, ins, y, alias, why):
+def _tvm_layer(node, g, ins, y):
     """A placeholder Layer for a node whose C TVM generates (filled in by _compile_tvm_layers)."""
-    for name, r in zip([i for i in node.inputs if i], ins):
-        # A flattened NHWC map aliased under another shape: TVM would read it in IR order.
-        if name != r and len(g.tensors[r].shape) == 4 and len(g.tensors[name].shape) != 4 \
-                and g.tensors[r].shape[2] * g.tensors[r].shape[3] > 1:
-            raise EdgeError(f"node {node.name}: input {name!r} is a reshaped spatial map; "
-                            f"no mcu kernel and no TVM path read it{f' ({why})' if why else ''}")
     macs = 0
     if node.op == "QConv":
         w = g.tensors[node.inputs[1]].shape
@@ -164,12 +158,12 @@ def _tvm_layer(node, g, ins, y, alias, why):
                  n=int(np.prod(g.tensors[y].shape)))
 
 
-def _compile_tvm_layers(graph, layers, tvm_nodes):
+def _compile_tvm_layers(graph, layers, tvm_nodes, root_of):
     """Generate the C of every TVM layer (one TVM module); fill in their consts and scratch."""
     if not tvm_nodes:
         return ""
     from ..codegen.tvm_c import lower_layers  # TVM is imported only when needed
-    mod = lower_layers(graph, tvm_nodes)  # raises TvmMcuError naming the node it cannot compile
+    mod = lower_layers(graph, tvm_nodes, root_of=root_of)  # raises TvmMcuError naming the node it cannot compile
     by_name = {L.name: L for L in layers}
     for node in tvm_nodes:
         L = by_name[node.name]
@@ -288,7 +282,7 @@ def lower_mcu(graph, board, kernels="auto"):
         ins = [root(i) for i in node.inputs if i]
         y = node.outputs[0]
         if node.op in TVM_ONLY_OPS:
-            layers.append(_tvm_layer(node, graph, ins, y, alias, None))
+            layers.append(_tvm_layer(node, graph, ins, y))
             tvm_nodes.append(node)
             continue
         if node.op in ALIAS_OPS:
@@ -311,11 +305,11 @@ def lower_mcu(graph, board, kernels="auto"):
                 layers.append(_add_layer(node, graph, isa, ins[0], ins[1], y))
             elif node.op == "QSoftmax":
                 layers.append(_softmax_layer(node, graph, isa, ins[0], y))
-        except NoKernelError as e:
+        except NoKernelError:
             # No hand kernel for this variant of the op: TVM generates its C instead.
-            layers.append(_tvm_layer(node, graph, ins, y, alias, e))
+            layers.append(_tvm_layer(node, graph, ins, y))
             tvm_nodes.append(node)
-    tvm_source = _compile_tvm_layers(graph, layers, tvm_nodes)
+    tvm_source = _compile_tvm_layers(graph, layers, tvm_nodes, root)
     for out in graph.outputs:
         if out in flat_from or root(out) != out and root(out) in flat_from:
             raise EdgeError(f"graph output {out!r} is a flattened spatial tensor; the mcu target cannot return it "
