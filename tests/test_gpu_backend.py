@@ -160,3 +160,36 @@ def test_request_mismatches_are_named(graphs, tmp_path):
         build(q, "mps2-an386", tmp_path / "b")
     with pytest.raises(EdgeError, match=r"dtype 'f64'"):
         build(g, "pocl", tmp_path / "b", dtype="f64")
+
+
+@pytest.mark.opencl
+@requires_opencl
+def test_cpu_plan_kernel_choice_is_bit_exact():
+    """On a CPU OpenCL device: direct conv for K < 16, pointwise for 1x1, vector GEMM otherwise."""
+    import torch
+    from torch import nn
+
+    from edgesdk.backends_gpu import lower
+    from edgesdk.frontends import load
+    from edgesdk.gpu.plan_runner import PlanRunner
+    from edgesdk.paths import kernels_dir
+    from edgesdk.passes import run_passes
+    from edgesdk.quant import quantize
+
+    torch.manual_seed(1)
+    m = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Conv2d(8, 12, 1), nn.ReLU(),
+                      nn.Conv2d(12, 8, 3, stride=2, padding=1), nn.Flatten(), nn.Linear(8 * 5 * 5, 4)).eval()
+    g = run_passes(load(m, example_inputs=(torch.randn(1, 1, 10, 10),)))
+    q = quantize(g, np.random.default_rng(0).standard_normal((8, 1, 10, 10)).astype(np.float32), bias_correction=False)
+    plan, src, consts = lower(q, "opencl", "s8", device_type="cpu")
+    kernels = [l["launches"][-1]["kernel"] for l in plan["layers"] if not l["impl"].startswith("tvm")]
+    assert kernels == ["ek_conv_s8_ocl", "ek_conv1x1_s8_ocl", "ek_gemm_s8_ocl_vec", "ek_gemm_s8_ocl_vec"]
+    progs = {"tvm": src}
+    for l in plan["layers"]:
+        for k in l["launches"]:
+            if k["program"] != "tvm":
+                progs[k["program"]] = (kernels_dir() / "opencl" / k["program"]).read_text()
+    r = PlanRunner(plan, progs, consts)
+    for seed in (1, 2):
+        feed = random_feed(q, seed)
+        np.testing.assert_array_equal(r.run(feed)[q.outputs[0]], reference_run(q, feed)[q.outputs[0]])

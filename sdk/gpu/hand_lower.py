@@ -11,8 +11,8 @@ import numpy as np
 
 from ..errors import EdgeError
 from ..ir.opdefs.conv import conv_geometry
-from .ocl_kernels import (GEMM_S8_VARIANTS, GEMM_TILE, GEMM_WG, ConvGeometry, conv1x1_launch, fold_bias,
-                          gemm_s8_launch)
+from .ocl_kernels import (DIRECT_CONV_MAX_K, GEMM_S8_VARIANTS, GEMM_TILE, GEMM_WG, ConvGeometry, conv1x1_launch,
+                          direct_conv_launch, fold_bias, gemm_s8_launch)
 
 CUDA_TILE = 64      # EK_T of ek_gemm_s8_cuda / ek_bgemm_b1_cuda
 CUDA_BLOCK = 16     # EK_B
@@ -123,6 +123,14 @@ def _opencl_int8(graph, node, kernel, variant):
         launches.append({"program": "ek_conv1x1_s8_ocl.cl", "kernel": "ek_conv1x1_s8_ocl",
                          "args": [x, f"{name}/w", f"{name}/bias_eff", f"{name}/mult", f"{name}/shift", y,
                                   *[_i(v) for v in (g.C, g.P, g.O, y_zp, lo, hi)]],
+                         "global": list(gsz), "local": None})
+        return {"launches": launches, "consts": consts, "buffers": buffers}
+    if variant == "vec" and g.G == 1 and g.Kg <= DIRECT_CONV_MAX_K:
+        gsz, _ = direct_conv_launch(g)
+        launches.append({"program": "ek_conv_s8_ocl.cl", "kernel": "ek_conv_s8_ocl",
+                         "args": [x, f"{name}/w", f"{name}/bias_eff", f"{name}/mult", f"{name}/shift", y,
+                                  *[_i(v) for v in (g.C, g.H, g.W, g.O, g.kh, g.kw, g.sh, g.sw, g.ph, g.pw, g.dh,
+                                                    g.dw, g.OH, g.OW, x_zp, y_zp, lo, hi)]],
                          "global": list(gsz), "local": None})
         return {"launches": launches, "consts": consts, "buffers": buffers}
     col = f"{name}/col"

@@ -153,11 +153,12 @@ def enqueue_conv1x1_s8(rt, g, x, w, bias_eff, mult, shift, y, y_zp, act_min, act
              *[_i32(v) for v in (g.C, g.P, g.O, y_zp, act_min, act_max)])
 
 
-# Convs whose GEMM depth Cg*kh*kw is at most this run as a direct conv (ek_conv_s8_ocl):
-# with so few terms per output, im2col + GEMM costs more in the copy and in reducing
-# short vectors than in the MACs (first layers: K = 9, 27). Measured on PoCL
-# (bench/gpu_opencl.py); a GPU board keeps the tiled GEMM.
-DIRECT_CONV_MAX_K = 32
+# On CPU devices, convs whose GEMM depth Cg*kh*kw is at most this run as a direct conv
+# (ek_conv_s8_ocl): below 16 terms the vector GEMM cannot use its 16-wide K loop, and
+# im2col + GEMM costs more in the copy than in the MACs. Measured on PoCL with OpenCL
+# profiling: K=9 (28x28, 16 ch) 60 us direct vs 93 us im2col+GEMM; at K=27 the two tie
+# (203 vs 226 us at 96x96 s2, 178 vs 167 us at 32x32), at K>=40 im2col+GEMM wins 2x.
+DIRECT_CONV_MAX_K = 15
 
 
 def direct_conv_launch(g, ref=False):
