@@ -13,6 +13,7 @@ EK_NOIPA void ek_conv1x1_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
             const int32_t oy = (pix + q) / p->out_w, ox = pix + q - oy * p->out_w;
             const int8_t *x = input + ((size_t)oy * p->stride_h * p->in_w + (size_t)ox * p->stride_w) * K;
             ek_dsp_widen_reordered(x, col + 4 * q, K, p->input_offset, EK_DSP_GSTRIDE);
+            if (K & 3) ek_dsp_pad_tail(col + 4 * q + EK_DSP_GSTRIDE * (K >> 2), K & 3);
         }
         ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c);
     }

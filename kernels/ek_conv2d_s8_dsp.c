@@ -26,7 +26,7 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
     const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int32_t ic = p->in_c, kw = p->k_w, dw = p->dil_w, in_h = p->in_h, in_w = p->in_w;
-    const int32_t off = p->input_offset, k4 = K & ~3;
+    const int32_t off = p->input_offset;
     if ((ic & 3) == 0) {
         const int32_t g_tap = ic >> 2;
         /* valid kx range [kx0, kx1) is the same for every row */
@@ -84,8 +84,9 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
         }
         for (int32_t e = (kw - kx1) * ic; e > 0; e--) PUT(0);
     }
+    while (phase) PUT(0); /* the tail becomes one zero-padded group (ek_dsp_mat_cols) */
 #undef PUT
-    for (int32_t g = 0; g < (k4 >> 2); g++) {
+    for (int32_t g = 0; g < (K + 3) >> 2; g++) {
         int16_t *q = col + g * stride;
         const int16_t t = q[1];
         q[1] = q[2];

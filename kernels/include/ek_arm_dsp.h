@@ -130,123 +130,164 @@ EK_INLINE int32_t ek_dsp_dot_row(const int8_t *w, const int16_t *col, int32_t K,
     return acc;
 }
 
-/* One group of the 1x6 tile; c walks the 6-pixel buffer (48 bytes per group). */
-#define EK_DSP_TILE_ASM                                  \
-    "ldr %[w], [%[wa]], #4\n"                            \
-    "ldrd %[x0], %[x1], [%[c]], #48\n"                   \
-    "sxtb16 %[t], %[w]\n"                                \
-    "sxtb16 %[w], %[w], ror #8\n"                        \
-    "smlad %[a0], %[t], %[x0], %[a0]\n"                  \
-    "smlad %[a0], %[w], %[x1], %[a0]\n"                  \
-    "ldrd %[x0], %[x1], [%[c], #-40]\n"                  \
-    "smlad %[a1], %[t], %[x0], %[a1]\n"                  \
-    "smlad %[a1], %[w], %[x1], %[a1]\n"                  \
-    "ldrd %[x0], %[x1], [%[c], #-32]\n"                  \
-    "smlad %[a2], %[t], %[x0], %[a2]\n"                  \
-    "smlad %[a2], %[w], %[x1], %[a2]\n"                  \
-    "ldrd %[x0], %[x1], [%[c], #-24]\n"                  \
-    "smlad %[a3], %[t], %[x0], %[a3]\n"                  \
-    "smlad %[a3], %[w], %[x1], %[a3]\n"                  \
-    "ldrd %[x0], %[x1], [%[c], #-16]\n"                  \
-    "smlad %[a4], %[t], %[x0], %[a4]\n"                  \
-    "smlad %[a4], %[w], %[x1], %[a4]\n"                  \
-    "ldrd %[x0], %[x1], [%[c], #-8]\n"                   \
-    "smlad %[a5], %[t], %[x0], %[a5]\n"                  \
-    "smlad %[a5], %[w], %[x1], %[a5]\n"
+/* The 1 channel x 6 pixel tile, for a block of channels, in one hand-scheduled routine
+ * (naked: it owns all 14 usable registers, r7 included, whatever the frame-pointer
+ * settings of the build).  Per group of 4 k: LDR + 2 SXTB16 + 3 LDM (4 words = 2 pixels'
+ * x02,x13) + 12 SMLAD = 18 instructions for 24 MACs; the group loop is unrolled 4x
+ * (groups % 4 first, one at a time), so the end test costs 3 per 96 MACs.
+ * Registers: r0 weights, r1 column, r2/r3 the SXTB16 halves, r4-r7 LDM, r8-r12 + lr the
+ * 6 accumulators (pixel order, so one STM writes them). */
+typedef struct {
+    const int8_t *w;      /* first channel's row; rows are 4 * groups + w_skip apart */
+    const int16_t *col;   /* the 6-pixel interleaved buffer */
+    int32_t groups;       /* K / 4 */
+    int32_t n_chan;       /* channels in this block (>= 1) */
+    int32_t w_skip;       /* K % 4: bytes from a row's last group to the next row */
+    int32_t *acc;         /* n_chan x 6 int32 out, pixel-minor */
+} ek_dsp_tile_job_t;
 
-#define EK_DSP_TILE_OPERANDS                                                                       \
-    : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [a3] "+r"(a3), [a4] "+r"(a4),                   \
-      [a5] "+r"(a5), [wa] "+r"(wa), [c] "+r"(c), [w] "=&r"(tw), [t] "=&r"(tt), [x0] "=&r"(x0),   \
-      [x1] "=&r"(x1)
+#define EK_DSP_G1                         \
+    "ldr r2, [r0], #4\n\t"                \
+    "sxtb16 r3, r2\n\t"                   \
+    "sxtb16 r2, r2, ror #8\n\t"           \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"     \
+    "smlad r8, r3, r4, r8\n\t"            \
+    "smlad r8, r2, r5, r8\n\t"            \
+    "smlad r9, r3, r6, r9\n\t"            \
+    "smlad r9, r2, r7, r9\n\t"            \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"     \
+    "smlad r10, r3, r4, r10\n\t"          \
+    "smlad r10, r2, r5, r10\n\t"          \
+    "smlad r11, r3, r6, r11\n\t"          \
+    "smlad r11, r2, r7, r11\n\t"          \
+    "ldmia r1!, {r4, r5, r6, r7}\n\t"     \
+    "smlad r12, r3, r4, r12\n\t"          \
+    "smlad r12, r2, r5, r12\n\t"          \
+    "smlad lr, r3, r6, lr\n\t"            \
+    "smlad lr, r2, r7, lr\n\t"
+
+__attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_dsp_tile_job_t *job) {
+    /* stack: [sp] job, [sp+4] channels left, [sp+8] acc out, [sp+12] end of the
+     * one-at-a-time groups, [sp+16] end of the row's groups */
+    __asm__ volatile(
+        "push {r4-r11, lr}\n\t"
+        "sub sp, sp, #24\n\t"
+        "str r0, [sp]\n\t"
+        "ldr r1, [r0, #12]\n\t"
+        "str r1, [sp, #4]\n\t"
+        "ldr r1, [r0, #20]\n\t"
+        "str r1, [sp, #8]\n\t"
+        "ldr r0, [r0]\n\t"
+        "1:\n\t"                          /* next channel */
+        "ldr r2, [sp]\n\t"
+        "ldr r1, [r2, #4]\n\t"
+        "ldr r3, [r2, #8]\n\t"
+        "and r4, r3, #3\n\t"
+        "add r4, r0, r4, lsl #2\n\t"
+        "str r4, [sp, #12]\n\t"
+        "add r3, r0, r3, lsl #2\n\t"
+        "str r3, [sp, #16]\n\t"
+        "mov r8, #0\n\t"
+        "mov r9, #0\n\t"
+        "mov r10, #0\n\t"
+        "mov r11, #0\n\t"
+        "mov r12, #0\n\t"
+        "mov lr, #0\n\t"
+        "cmp r0, r4\n\t"
+        "beq 3f\n\t"
+        "2:\n\t" EK_DSP_G1            /* groups % 4, one at a time */
+        "ldr r4, [sp, #12]\n\t"
+        "cmp r0, r4\n\t"
+        "bne 2b\n\t"
+        "3:\n\t"
+        "ldr r4, [sp, #16]\n\t"
+        "cmp r0, r4\n\t"
+        "beq 5f\n\t"
+        "4:\n\t" EK_DSP_G1 EK_DSP_G1 EK_DSP_G1 EK_DSP_G1
+        "ldr r4, [sp, #16]\n\t"
+        "cmp r0, r4\n\t"
+        "bne 4b\n\t"
+        "5:\n\t"
+        "ldr r2, [sp, #8]\n\t"
+        "stmia r2!, {r8, r9, r10, r11, r12, lr}\n\t"
+        "str r2, [sp, #8]\n\t"
+        "ldr r2, [sp]\n\t"
+        "ldr r2, [r2, #16]\n\t"
+        "add r0, r0, r2\n\t"
+        "ldr r2, [sp, #4]\n\t"
+        "subs r2, r2, #1\n\t"
+        "str r2, [sp, #4]\n\t"
+        "bne 1b\n\t"
+        "add sp, sp, #24\n\t"
+        "pop {r4-r11, pc}\n\t");
+}
+#undef EK_DSP_G1
+
+#define EK_DSP_BLOCK 8  /* channels per ek_dsp_tile_block call: 8 x 6 int32 on the stack */
+
+/* Rewrites the K % 4 tail of a column (natural order at `tail_slot`) as one more
+ * reordered group, zero-padded, so that the tile treats it as a whole group. */
+EK_INLINE void ek_dsp_pad_tail(int16_t *tail_slot, int32_t tail) {
+    int16_t v[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; j < tail; j++) v[j] = tail_slot[j];
+    tail_slot[0] = v[0];
+    tail_slot[1] = v[2];
+    tail_slot[2] = v[1];
+    tail_slot[3] = v[3];
+}
 
 /* All out_c channels for n (1..6) consecutive pixels held in the 6-pixel buffer `col`;
- * pixel q's outputs at out + q * out_c. */
+ * pixel q's outputs at out + q * out_c.  When K % 4 != 0 the column's tail must be a
+ * zero-padded reordered group (ek_dsp_pad_tail): the tile reads it with the next 4-byte
+ * word of each weight row, whose bytes past K meet zeros.  The very last row has no
+ * next row to borrow from (an over-read past the weights), so its tail is done in C. */
 EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                const int16_t *col, int32_t n, int8_t *out) {
     const int32_t k4 = K & ~3, groups = k4 >> 2, tail = K - k4;
     const int16_t *tails = col + EK_DSP_GSTRIDE * groups;
-    const int32_t out_c = p->out_c;
-    for (int32_t oc = 0; oc < out_c; oc++) {
-        const int8_t *wa = weights + (size_t)oc * K;
-        const int16_t *c = col;
-        int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0;
-        uint32_t tw, tt, x0, x1;
-#ifdef __OPTIMIZE__
-        if (groups & 1) {
-            __asm__ volatile(EK_DSP_TILE_ASM EK_DSP_TILE_OPERANDS : : "memory");
-        }
-        if (groups >> 1) {
-            /* The end pointer stays in memory: with it in a register the asm needs 13,
-             * more than GCC can give when r7 is the frame pointer (some M55 builds). */
-            const int8_t *wend = wa + 8 * (groups >> 1);
-            __asm__ volatile("1:\n" EK_DSP_TILE_ASM EK_DSP_TILE_ASM
-                             "ldr %[x0], %[wend]\n"
-                             "cmp %[wa], %[x0]\n"
-                             "bne 1b\n" EK_DSP_TILE_OPERANDS
-                             : [wend] "m"(wend)
-                             : "memory", "cc");
-        }
-#else
-        /* -O0 cannot give the assembly its 12 registers: the same tile in C. */
-        (void)tw, (void)tt, (void)x0, (void)x1;
-        for (int32_t g = 0; g < groups; g++, wa += 4, c += EK_DSP_GSTRIDE) {
-            const uint32_t v = ek_ld32(wa), w02 = ek_sxtb16(v), w13 = ek_sxtb16_ror8(v);
-            const uint32_t *cw = (const uint32_t *)c;
-            a0 = ek_smlad(w13, cw[1], ek_smlad(w02, cw[0], a0));
-            a1 = ek_smlad(w13, cw[3], ek_smlad(w02, cw[2], a1));
-            a2 = ek_smlad(w13, cw[5], ek_smlad(w02, cw[4], a2));
-            a3 = ek_smlad(w13, cw[7], ek_smlad(w02, cw[6], a3));
-            a4 = ek_smlad(w13, cw[9], ek_smlad(w02, cw[8], a4));
-            a5 = ek_smlad(w13, cw[11], ek_smlad(w02, cw[10], a5));
-        }
-#endif
-        for (int32_t j = 0; j < tail; j++) {
-            const int32_t wv = wa[j];
-            a0 += wv * tails[j];
-            a1 += wv * tails[4 + j];
-            a2 += wv * tails[8 + j];
-            a3 += wv * tails[12 + j];
-            a4 += wv * tails[16 + j];
-            a5 += wv * tails[20 + j];
-        }
-        const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], s = shift[oc];
-        const int32_t zp = p->output_offset, lo = p->act_min, hi = p->act_max;
-        int8_t *y = out + oc;
-        if (s <= -2) {
-            /* ek_requant_dsp's fast case, with the per-channel constants hoisted */
-            const int32_t u = -1 - s, r = 1 << (u - 1);
-#define EK_DSP_OUT(q, aq)                                                          \
-            do {                                                                   \
-                int32_t h_;                                                        \
-                __asm__("smmul %0, %1, %2" : "=r"(h_) : "r"(aq + b), "r"(m));      \
-                *yq = (int8_t)ek_clamp(((h_ + r) >> u) + zp, lo, hi);              \
-                yq += out_c;                                                       \
-            } while (0)
-            int8_t *yq = y;
-            if (n == EK_DSP_NPIX) {  /* the usual whole tile: no per-output checks */
-                EK_DSP_OUT(0, a0);
-                EK_DSP_OUT(1, a1);
-                EK_DSP_OUT(2, a2);
-                EK_DSP_OUT(3, a3);
-                EK_DSP_OUT(4, a4);
-                EK_DSP_OUT(5, a5);
-                continue;
+    const int32_t out_c = p->out_c, zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+    int32_t acc[EK_DSP_BLOCK * EK_DSP_NPIX];
+    /* with a tail: one more (padded) group, and the row pointer steps back 4 - tail */
+    ek_dsp_tile_job_t job = {weights, col, groups + (tail != 0), 0, tail ? tail - 4 : 0, acc};
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += EK_DSP_BLOCK) {
+        const int32_t nb = out_c - oc0 < EK_DSP_BLOCK ? out_c - oc0 : EK_DSP_BLOCK;
+        const int32_t last_tail = tail && oc0 + nb == out_c;  /* last row: tail in C */
+        job.w = weights + (size_t)oc0 * K;
+        job.n_chan = nb - last_tail;
+        job.acc = acc;
+        if (job.n_chan) ek_dsp_tile_block(&job);
+        if (last_tail) {
+            ek_dsp_tile_job_t one = {weights + (size_t)(out_c - 1) * K, col, groups, 1, 0,
+                                     acc + EK_DSP_NPIX * (nb - 1)};
+            static const int8_t perm[4] = {0, 2, 1, 3};
+            int32_t *a = one.acc;
+            if (groups) {
+                ek_dsp_tile_block(&one);
+            } else {
+                for (int32_t q = 0; q < EK_DSP_NPIX; q++) a[q] = 0;
             }
-            const int32_t acc6[EK_DSP_NPIX] = {a0, a1, a2, a3, a4, a5};
-            for (int32_t q = 0; q < n; q++) EK_DSP_OUT(q, acc6[q]);
-#undef EK_DSP_OUT
-            continue;
+            const int8_t *wt = weights + (size_t)(out_c - 1) * K + k4;
+            for (int32_t t = 0; t < tail; t++)
+                for (int32_t q = 0; q < EK_DSP_NPIX; q++) a[q] += wt[t] * tails[4 * q + perm[t]];
         }
-#define EK_DSP_OUT(q, aq) \
-        if (n > q) y[(size_t)q * out_c] = ek_output_stage(aq + b, m, s, zp, lo, hi)
-        EK_DSP_OUT(0, a0);
-        EK_DSP_OUT(1, a1);
-        EK_DSP_OUT(2, a2);
-        EK_DSP_OUT(3, a3);
-        EK_DSP_OUT(4, a4);
-        EK_DSP_OUT(5, a5);
-#undef EK_DSP_OUT
+        for (int32_t j = 0; j < nb; j++) {
+            const int32_t oc = oc0 + j;
+            const int32_t *a = acc + EK_DSP_NPIX * j;
+            const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], s = shift[oc];
+            int8_t *yq = out + oc;
+            if (s <= -2) {
+                /* ek_requant_dsp's fast case, with the per-channel constants hoisted */
+                const int32_t u = -1 - s, r = 1 << (u - 1);
+                for (int32_t q = 0; q < n; q++, yq += out_c) {
+                    int32_t h;
+                    __asm__("smmul %0, %1, %2" : "=r"(h) : "r"(a[q] + b), "r"(m));
+                    *yq = (int8_t)ek_clamp(((h + r) >> u) + zp, lo, hi);
+                }
+            } else {
+                for (int32_t q = 0; q < n; q++, yq += out_c) *yq = ek_output_stage(a[q] + b, m, s, zp, lo, hi);
+            }
+        }
     }
 }
 #endif
