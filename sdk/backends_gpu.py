@@ -190,7 +190,7 @@ def build(graph, board, out_dir, gpu_api=None, dtype=None, calib=None, check=Tru
     """Build `graph` for a gpu `board` into `out_dir`; returns the summary dict.
 
     gpu_api defaults to the board's first api; dtype to s8 for a quantized graph, else f32.
-    calib (optional) quantizes a float graph when dtype is s8. check: for a host OpenCL
+    calib (optional) quantizes a float graph (edgesdk.quant.quantize) unless dtype is f32/f16. check: for a host OpenCL
     board, run the build once on the device and compare with the reference interpreter.
     """
     from .boards import load_board
@@ -200,7 +200,7 @@ def build(graph, board, out_dir, gpu_api=None, dtype=None, calib=None, check=Tru
     board = load_board(board) if isinstance(board, (str, Path)) else board
     apis, fp16, where, arch = _board_facts(board)
     gpu_api = gpu_api or (apis[0] if apis else "opencl")
-    if dtype == "s8" and calib is not None and not _is_quantized(graph):
+    if dtype in (None, "s8") and calib is not None and not _is_quantized(graph):   # calib means: make it int8
         from .quant import quantize
         graph = quantize(graph, calib)
     dtype = dtype or ("s8" if _is_quantized(graph) else "f32")
