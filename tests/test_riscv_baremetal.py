@@ -149,8 +149,9 @@ def test_uart_exit_code_and_trap(tmp_path):
 
 def test_baremetal_errors(tmp_path):
     from edgesdk.package.riscv import compile_baremetal, run_baremetal
+    (tmp_path / "x.elf").touch()
     with pytest.raises(EdgeError, match="vlen=2048"):
-        run_baremetal(tmp_path / "x.elf", vlen=2048) if (tmp_path / "x.elf").touch() is None else None
+        run_baremetal(tmp_path / "x.elf", vlen=2048)
     with pytest.raises(DataError, match="no such ELF"):
         run_baremetal(tmp_path / "missing.elf")
     bad = tmp_path / "bad.c"
