@@ -193,3 +193,15 @@ def test_cpu_plan_kernel_choice_is_bit_exact():
     for seed in (1, 2):
         feed = random_feed(q, seed)
         np.testing.assert_array_equal(r.run(feed)[q.outputs[0]], reference_run(q, feed)[q.outputs[0]])
+
+
+@pytest.mark.opencl
+@requires_opencl
+def test_float_model_with_calibration_builds_int8(graphs, tmp_path):
+    from edgesdk.backends_gpu import build
+    g, _ = graphs
+    calib = np.random.default_rng(5).standard_normal((8, 3, 16, 16)).astype(np.float32)
+    s = build(g, "pocl", tmp_path / "b", calib=calib)
+    assert s["dtype"] == "s8" and s["check"]["bit_exact"] is True
+    man = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert man["inputs"][0]["dtype"] == "s8" and man["dtype"] == "s8"
