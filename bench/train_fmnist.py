@@ -6,8 +6,11 @@ for BasicMotions, all available) samples streamed over the rig; the same fine-tu
 torch on the host (same int8 features, same order and batches) is the yardstick.
 
   fmnist   fmnist_cnn (width 16) trained on Fashion-MNIST classes 0-4, fine-tuned on 5-9
-  imu      imu_cnn1d trained on BasicMotions {badminton, running}, fine-tuned on
-           {standing, walking} (the backbone never saw those classes)
+  imu      imu_cnn1d trained on BasicMotions {running, walking}, fine-tuned on
+           {badminton, standing} (the backbone never saw those classes). Not every split
+           transfers: a backbone trained on {badminton, running} gives standing and
+           walking nearly proportional features (the head cannot separate them, on the
+           device or in torch alike), so this bench uses a split whose features do.
 
 Reported per task: test accuracy before / after (device and host), training memory
 (the device's static training buffers) vs full backprop of the float model (FP32
@@ -48,15 +51,15 @@ def fmnist_task(samples, test):
     return model, calib, (x, y), (xt, yt)
 
 
-def imu_task(samples, test):
+def imu_task(samples, test, old=("running", "walking"), new=("badminton", "standing")):
     """BasicMotions: 40 train + 40 test windows, 4 classes x 10 each per split. The
     backbone learns two classes from both splits; the other two are new to it."""
     from edgesdk.zoo.models import imu_cnn1d
     from edgesdk.zoo.train import train_classifier
     xa, ya, names = load_basic_motions("train")
     xb, yb, _ = load_basic_motions("test")
-    old = [names.index("badminton"), names.index("running")]
-    new = [names.index("standing"), names.index("walking")]
+    old = [names.index(n) for n in old]
+    new = [names.index(n) for n in new]
     x_all = np.concatenate([xa, xb])
     std = x_all.std(axis=(0, 2), keepdims=True) + 1e-6          # per-axis scale, one int8 range fits all
 
@@ -74,7 +77,7 @@ def imu_task(samples, test):
 
 
 TASKS = {"fmnist": (fmnist_task, dict(samples=300, test=200, epochs=3, batch=16, lr=0.05)),
-         "imu": (imu_task, dict(samples=20, test=20, epochs=8, batch=4, lr=0.05))}
+         "imu": (imu_task, dict(samples=20, test=20, epochs=5, batch=4, lr=0.05))}
 
 
 def run_task(name, samples=None, epochs=None, workdir=None):
@@ -146,6 +149,9 @@ def main():
         for name in args.only or ["fmnist", "imu"]:
             rows.append(run_task(name, args.samples, args.epochs, tmp))
             print(table(rows[-1:]), flush=True)
+    if args.only and OUT.is_file():   # a partial run keeps the other tasks' last results
+        done = {r["task"] for r in rows}
+        rows = [r for r in json.loads(OUT.read_text())["tasks"] if r["task"] not in done] + rows
     print()
     print(table(rows))
     for r in rows:
