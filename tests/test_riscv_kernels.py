@@ -78,6 +78,26 @@ CONVS = [  # cin, h, w, cout, k, stride, pads(t,l,b,r), act
 ]
 
 
+def _random_convs(n, seed=99):
+    """Odd shapes for the edges of the flat and row-segment paths: strides 1-3, pads up to
+    k-1 on each side independently, non-square planes (kernels are square here)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    while len(out) < n:
+        k = int(rng.choice([1, 2, 3, 5]))
+        s = (int(rng.integers(1, 4)), int(rng.integers(1, 4)))
+        pads = tuple(int(rng.integers(0, k)) for _ in range(4))
+        h, w = int(rng.integers(1, 14)), int(rng.integers(1, 14))
+        if h + pads[0] + pads[2] < k or w + pads[1] + pads[3] < k:
+            continue
+        out.append((int(rng.integers(1, 6)), h, w, int(rng.integers(1, 8)), k, s, pads,
+                    str(rng.choice(["none", "relu", "relu6"]))))
+    return out
+
+
+CONVS += _random_convs(5)
+
+
 def _pad(x, pads):
     t_, l_, b_, r_ = pads
     return F.pad(x, (l_, r_, t_, b_))
