@@ -48,8 +48,9 @@ def trainable(tmp_path_factory):
 def test_device_finetune_matches_torch_on_the_same_features(trainable):
     out, x, y = trainable
     kw = dict(epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=1e-3)
-    res = finetune(out, x, y, progress=False, **kw)
+    res = finetune(out, x, y, progress=False, bulk="line", **kw)   # every sample over the emulated UART
     host = host_finetune(out, x, y, **kw)
+    assert res.status["sample_transport"] == "serial line"
     assert res.history[0]["loss"] == pytest.approx(host["history"][0]["loss"], rel=1e-4)
     for (w, b), lin in zip(res.weights, [m for m in host["head"] if isinstance(m, nn.Linear)]):
         np.testing.assert_allclose(w, lin.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
@@ -58,6 +59,12 @@ def test_device_finetune_matches_torch_on_the_same_features(trainable):
     assert res.instructions_per_sample > 10_000        # a real count from SysTick under -icount
     m = json.loads((out / "manifest.json").read_text())["train"]
     assert m["train_bytes"] == res.status["train_bytes"]  # the host's memory figure is the device's
+    # the fast path (samples through host files) trains bit for bit the same
+    fast = finetune(out, x, y, progress=False, **kw)
+    assert fast.status["sample_transport"] == "host files"
+    for (w, b), (w2, b2) in zip(res.weights, fast.weights):
+        np.testing.assert_array_equal(w, w2)
+        np.testing.assert_array_equal(b, b2)
 
 
 def _train_some(tr, x, y):
@@ -72,6 +79,7 @@ def test_torn_checkpoint_then_reset_restores_the_last_good_one(trainable):
     manifest = json.loads((out / "manifest.json").read_text())
     with open_device(out) as dev:
         tr = DeviceTrainer(dev, manifest)
+        assert tr._use_files()                                    # samples through semihosting files
         tr.reset_weights()
         tr.configure(0.1, 0.9, 0.0)
         _train_some(tr, x[:8], y[:8])
