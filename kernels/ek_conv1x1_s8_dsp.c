@@ -7,6 +7,7 @@ EK_NOIPA void ek_conv1x1_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t K = p->in_c;
     int16_t *col = (int16_t *)scratch;  /* 6 pixels interleaved: 6 * (K + 4) int16 */
     const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t fast = ek_dsp_fast_shifts(shift, p->out_c);
     for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
         const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
         for (int32_t q = 0; q < n; q++) {
@@ -15,6 +16,6 @@ EK_NOIPA void ek_conv1x1_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
             ek_dsp_widen_reordered(x, col + 4 * q, K, p->input_offset, EK_DSP_GSTRIDE);
             if (K & 3) ek_dsp_pad_tail(col + 4 * q + EK_DSP_GSTRIDE * (K >> 2), K & 3);
         }
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c);
+        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c, fast);
     }
 }

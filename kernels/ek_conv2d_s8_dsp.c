@@ -3,6 +3,8 @@
  * 6 pixel SMLAD matmul (ek_arm_dsp.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_dsp.h"
 
+#define EK_DSP_NAT_MAX 256 /* bytes of stack for the in_c % 4 != 0 gather */
+
 /* Out of line on purpose: inlined into im2col_pixel, GCC hoists the set-up of every
  * loop of every call site into the pixel prologue. */
 __attribute__((noinline)) static void widen_groups(const int8_t *x, int16_t *dst, int32_t n, int32_t off,
@@ -21,7 +23,9 @@ __attribute__((noinline)) static int16_t *zero_groups(int16_t *dst, int32_t grou
 /* One pixel's column into `col` with group stride `stride` (4 plain, 8 interleaved).
  * Padding is 0 (x_zp + input_offset).  With in_c % 4 == 0 every tap is whole groups and
  * a row of taps (dilation 1) is one contiguous widen. */
-static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t pix, int16_t *col,
+/* no-tree-loop-distribute-patterns: the short byte loops must stay loops, not calls to
+ * (newlib-nano's byte-wise) memset/memcpy. */
+__attribute__((optimize("no-tree-loop-distribute-patterns"))) static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t pix, int16_t *col,
                          int32_t K, int32_t stride) {
     const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
@@ -53,7 +57,38 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
         }
         return;
     }
-    /* in_c % 4 != 0 (e.g. an RGB input): fill in natural order, jumping to the next
+    if (K <= EK_DSP_NAT_MAX) {
+        /* in_c % 4 != 0 (e.g. an RGB input): gather the raw bytes in natural order, with
+         * padding (and the rest of the last group) = x_zp, which the offset turns into 0;
+         * then one word-wise widen.  ~5x fewer instructions than element-wise placing. */
+        int8_t nat[EK_DSP_NAT_MAX + 4];
+        const int8_t pad = (int8_t)(-off);
+        const int32_t kpad = (K + 3) & ~3;
+        int32_t kx0 = 0, kx1 = kw;
+        while (kx0 < kw && ix0 + kx0 * dw < 0) kx0++;
+        while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= in_w) kx1--;
+        int8_t *d = nat;
+        for (int32_t ky = 0; ky < p->k_h; ky++) {
+            const int32_t iy = iy0 + ky * p->dil_h;
+            if (iy < 0 || iy >= in_h || kx1 <= kx0) {
+                for (int32_t e = kw * ic; e > 0; e--) *d++ = pad;
+                continue;
+            }
+            for (int32_t e = kx0 * ic; e > 0; e--) *d++ = pad;
+            const int8_t *x = input + ((size_t)iy * in_w + ix0 + kx0 * dw) * ic;
+            if (dw == 1) {
+                for (int32_t e = (kx1 - kx0) * ic; e > 0; e--) *d++ = *x++;
+            } else {
+                for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic)
+                    for (int32_t c = 0; c < ic; c++) *d++ = x[c];
+            }
+            for (int32_t e = (kw - kx1) * ic; e > 0; e--) *d++ = pad;
+        }
+        for (int32_t e = K; e < kpad; e++) *d++ = pad;
+        widen_groups(nat, col, kpad, off, stride);
+        return;
+    }
+    /* Long columns: fill in natural order, jumping to the next
      * group slot every 4 values, then swap the middle two of every whole group. */
     int16_t *dst = col;
     int32_t phase = 0;
@@ -98,9 +133,10 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t K = p->k_h * p->k_w * p->in_c;
     int16_t *col = (int16_t *)scratch;  /* 6 pixels interleaved: 6 * (K + 4) int16 */
     const int32_t n_pix = p->out_h * p->out_w;
+    const int32_t fast = ek_dsp_fast_shifts(shift, p->out_c);
     for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
         const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
         for (int32_t q = 0; q < n; q++) im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
-        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c);
+        ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c, fast);
     }
 }

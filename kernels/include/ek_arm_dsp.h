@@ -74,15 +74,13 @@ EK_INLINE void ek_dsp_widen_reordered(const int8_t *src, int16_t *dst, int32_t n
     const uint32_t off2 = ((uint32_t)(uint16_t)offset << 16) | (uint16_t)offset;
     int32_t g = n >> 2;
     if (stride == EK_DSP_GSTRIDE && g) {
-        /* 6 instructions per group: LDR, 2 SXTB16, 2 SADD16, STRD (post-indexed); two
-         * groups per trip. */
+        /* 4 instructions per group: LDR, 2 SXTAB16 (sign-extend + add the offset, per
+         * halfword), STRD (post-indexed); two groups per trip. */
         uint32_t t0, t1, t2;
 #define EK_WIDEN_ASM                               \
     "ldr %[t0], [%[s]], #4\n"                      \
-    "sxtb16 %[t1], %[t0]\n"                        \
-    "sxtb16 %[t2], %[t0], ror #8\n"                \
-    "sadd16 %[t1], %[t1], %[o]\n"                  \
-    "sadd16 %[t2], %[t2], %[o]\n"                  \
+    "sxtab16 %[t1], %[o], %[t0]\n"                 \
+    "sxtab16 %[t2], %[o], %[t0], ror #8\n"         \
     "strd %[t1], %[t2], [%[d]], %[st]\n"
         if (g & 1) {
             __asm__ volatile(EK_WIDEN_ASM
@@ -136,14 +134,24 @@ EK_INLINE int32_t ek_dsp_dot_row(const int8_t *w, const int16_t *col, int32_t K,
  * x02,x13) + 12 SMLAD = 18 instructions for 24 MACs; the group loop is unrolled 4x
  * (groups % 4 first, one at a time), so the end test costs 3 per 96 MACs.
  * Registers: r0 weights, r1 column, r2/r3 the SXTB16 halves, r4-r7 LDM, r8-r12 + lr the
- * 6 accumulators (pixel order, so one STM writes them). */
+ * 6 accumulators (pixel order, so one STM writes them), which start at the bias.
+ * Two ways out: acc != NULL stores the 6 sums per channel there; acc == NULL requantizes
+ * in registers (ek_requant_dsp's SMMUL case, the zero point folded into the rounding
+ * constant: (h + 2^(u-1) + (zp << u)) >> u, exact while u <= 22, see ek_dsp_fast_shifts)
+ * and stores the 6 int8 outputs, ~10 instructions each instead of ~17 in C. */
 typedef struct {
-    const int8_t *w;      /* first channel's row; rows are 4 * groups + w_skip apart */
-    const int16_t *col;   /* the 6-pixel interleaved buffer */
-    int32_t groups;       /* K / 4 */
-    int32_t n_chan;       /* channels in this block (>= 1) */
-    int32_t w_skip;       /* K % 4: bytes from a row's last group to the next row */
-    int32_t *acc;         /* n_chan x 6 int32 out, pixel-minor */
+    const int8_t *w;        /*  0: first channel's row; rows are 4 * groups + w_skip apart */
+    const int16_t *col;     /*  4: the 6-pixel interleaved buffer */
+    int32_t groups;         /*  8: groups of 4 k (>= 1) */
+    int32_t n_chan;         /* 12: channels in this block (>= 1) */
+    int32_t w_skip;         /* 16: bytes from a row's last group to the next row */
+    int32_t *acc;           /* 20: n_chan x 6 int32 out (pixel-minor), or NULL: requantize */
+    const int32_t *bias;    /* 24: this block's first channel (NULL = 0) */
+    const int32_t *mult;    /* 28: requantization (acc == NULL only), block's first channel */
+    const int32_t *shift;   /* 32 */
+    int8_t *out;            /* 36: block's first channel, pixel 0 */
+    int32_t out_c;          /* 40: bytes between pixels */
+    int32_t zp, lo, hi;     /* 44, 48, 52 */
 } ek_dsp_tile_job_t;
 
 #define EK_DSP_G1                         \
@@ -166,17 +174,34 @@ typedef struct {
     "smlad lr, r3, r6, lr\n\t"            \
     "smlad lr, r2, r7, lr\n\t"
 
+/* r0 = m, r4 = 2^(u-1) + (zp << u), r3 = u, r5 = lo, r6 = hi */
+#define EK_DSP_RQ(x)                      \
+    "smmul " x ", " x ", r0\n\t"          \
+    "add " x ", " x ", r4\n\t"            \
+    "asr " x ", " x ", r3\n\t"            \
+    "cmp " x ", r5\n\t"                   \
+    "it lt\n\t"                           \
+    "movlt " x ", r5\n\t"                 \
+    "cmp " x ", r6\n\t"                   \
+    "it gt\n\t"                           \
+    "movgt " x ", r6\n\t"
+
 __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_dsp_tile_job_t *job) {
-    /* stack: [sp] job, [sp+4] channels left, [sp+8] acc out, [sp+12] end of the
-     * one-at-a-time groups, [sp+16] end of the row's groups */
+    /* stack: [sp] job, [sp+4] channels left, [sp+8] acc cursor, [sp+12] end of the
+     * one-at-a-time groups, [sp+16] end of the row's groups, [sp+20] weights (while the
+     * requantization borrows r0), [sp+24] bias cursor, [sp+28] channel index */
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
-        "sub sp, sp, #24\n\t"
+        "sub sp, sp, #36\n\t"
         "str r0, [sp]\n\t"
         "ldr r1, [r0, #12]\n\t"
         "str r1, [sp, #4]\n\t"
         "ldr r1, [r0, #20]\n\t"
         "str r1, [sp, #8]\n\t"
+        "ldr r1, [r0, #24]\n\t"
+        "str r1, [sp, #24]\n\t"
+        "movs r1, #0\n\t"
+        "str r1, [sp, #28]\n\t"
         "ldr r0, [r0]\n\t"
         "1:\n\t"                          /* next channel */
         "ldr r2, [sp]\n\t"
@@ -187,12 +212,20 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "str r4, [sp, #12]\n\t"
         "add r3, r0, r3, lsl #2\n\t"
         "str r3, [sp, #16]\n\t"
-        "mov r8, #0\n\t"
-        "mov r9, #0\n\t"
-        "mov r10, #0\n\t"
-        "mov r11, #0\n\t"
-        "mov r12, #0\n\t"
-        "mov lr, #0\n\t"
+        "ldr r2, [sp, #24]\n\t"
+        "cbz r2, 6f\n\t"
+        "ldr r3, [r2], #4\n\t"
+        "str r2, [sp, #24]\n\t"
+        "b 7f\n\t"
+        "6:\n\t"
+        "movs r3, #0\n\t"
+        "7:\n\t"
+        "mov r8, r3\n\t"
+        "mov r9, r3\n\t"
+        "mov r10, r3\n\t"
+        "mov r11, r3\n\t"
+        "mov r12, r3\n\t"
+        "mov lr, r3\n\t"
         "cmp r0, r4\n\t"
         "beq 3f\n\t"
         "2:\n\t" EK_DSP_G1            /* groups % 4, one at a time */
@@ -209,8 +242,43 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "bne 4b\n\t"
         "5:\n\t"
         "ldr r2, [sp, #8]\n\t"
+        "cbz r2, 8f\n\t"
         "stmia r2!, {r8, r9, r10, r11, r12, lr}\n\t"
         "str r2, [sp, #8]\n\t"
+        "b 9f\n\t"
+        "8:\n\t"                          /* requantize and store 6 int8 */
+        "str r0, [sp, #20]\n\t"
+        "ldr r2, [sp]\n\t"
+        "ldr r1, [sp, #28]\n\t"
+        "ldr r0, [r2, #28]\n\t"
+        "ldr r0, [r0, r1, lsl #2]\n\t"
+        "ldr r3, [r2, #32]\n\t"
+        "ldr r3, [r3, r1, lsl #2]\n\t"
+        "mvns r3, r3\n\t"
+        "ldr r4, [r2, #44]\n\t"
+        "lsls r4, r4, r3\n\t"
+        "subs r5, r3, #1\n\t"
+        "movs r6, #1\n\t"
+        "lsls r6, r6, r5\n\t"
+        "add r4, r4, r6\n\t"
+        "ldr r5, [r2, #48]\n\t"
+        "ldr r6, [r2, #52]\n\t"
+        "ldr r7, [r2, #40]\n\t"
+        "ldr r2, [r2, #36]\n\t"
+        "add r2, r2, r1\n\t"
+        "adds r1, r1, #1\n\t"
+        "str r1, [sp, #28]\n\t"
+        EK_DSP_RQ("r8") EK_DSP_RQ("r9") EK_DSP_RQ("r10") EK_DSP_RQ("r11") EK_DSP_RQ("r12") EK_DSP_RQ("lr")
+        "strb r8, [r2]\n\t"
+        "strb r9, [r2, r7]\n\t"
+        "add r2, r2, r7, lsl #1\n\t"
+        "strb r10, [r2]\n\t"
+        "strb r11, [r2, r7]\n\t"
+        "add r2, r2, r7, lsl #1\n\t"
+        "strb r12, [r2]\n\t"
+        "strb lr, [r2, r7]\n\t"
+        "ldr r0, [sp, #20]\n\t"
+        "9:\n\t"
         "ldr r2, [sp]\n\t"
         "ldr r2, [r2, #16]\n\t"
         "add r0, r0, r2\n\t"
@@ -218,10 +286,19 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "subs r2, r2, #1\n\t"
         "str r2, [sp, #4]\n\t"
         "bne 1b\n\t"
-        "add sp, sp, #24\n\t"
+        "add sp, sp, #36\n\t"
         "pop {r4-r11, pc}\n\t");
 }
 #undef EK_DSP_G1
+#undef EK_DSP_RQ
+
+/* 1 when every channel's shift suits the in-register requantization (u = -1 - shift in
+ * 1..22: the SMMUL path of ek_requant_dsp, and zp << u + 2^(u-1) + |h| < 2^31). */
+EK_INLINE int32_t ek_dsp_fast_shifts(const int32_t *shift, int32_t n) {
+    for (int32_t i = 0; i < n; i++)
+        if (shift[i] > -2 || shift[i] < -23) return 0;
+    return 1;
+}
 
 #define EK_DSP_BLOCK 8  /* channels per ek_dsp_tile_block call: 8 x 6 int32 on the stack */
 
@@ -237,56 +314,58 @@ EK_INLINE void ek_dsp_pad_tail(int16_t *tail_slot, int32_t tail) {
 }
 
 /* All out_c channels for n (1..6) consecutive pixels held in the 6-pixel buffer `col`;
- * pixel q's outputs at out + q * out_c.  When K % 4 != 0 the column's tail must be a
- * zero-padded reordered group (ek_dsp_pad_tail): the tile reads it with the next 4-byte
- * word of each weight row, whose bytes past K meet zeros.  The very last row has no
- * next row to borrow from (an over-read past the weights), so its tail is done in C. */
+ * pixel q's outputs at out + q * out_c.  `fast`: ek_dsp_fast_shifts of all channels
+ * (whole tiles are then requantized inside the tile routine).  When K % 4 != 0 the
+ * column's tail must be a zero-padded reordered group (ek_dsp_pad_tail): the tile reads
+ * it with the next 4-byte word of each weight row, whose bytes past K meet zeros.  The
+ * very last row has no next row to borrow from (an over-read past the weights), so its
+ * tail is done in C. */
 EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
-                               const int16_t *col, int32_t n, int8_t *out) {
+                               const int16_t *col, int32_t n, int8_t *out, int32_t fast) {
     const int32_t k4 = K & ~3, groups = k4 >> 2, tail = K - k4;
     const int16_t *tails = col + EK_DSP_GSTRIDE * groups;
     const int32_t out_c = p->out_c, zp = p->output_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t in_regs = fast && n == EK_DSP_NPIX;
     int32_t acc[EK_DSP_BLOCK * EK_DSP_NPIX];
     /* with a tail: one more (padded) group, and the row pointer steps back 4 - tail */
-    ek_dsp_tile_job_t job = {weights, col, groups + (tail != 0), 0, tail ? tail - 4 : 0, acc};
+    ek_dsp_tile_job_t job = {weights, col, groups + (tail != 0), 0, tail ? tail - 4 : 0, acc,
+                             bias, multiplier, shift, out, out_c, zp, lo, hi};
     for (int32_t oc0 = 0; oc0 < out_c; oc0 += EK_DSP_BLOCK) {
         const int32_t nb = out_c - oc0 < EK_DSP_BLOCK ? out_c - oc0 : EK_DSP_BLOCK;
         const int32_t last_tail = tail && oc0 + nb == out_c;  /* last row: tail in C */
         job.w = weights + (size_t)oc0 * K;
         job.n_chan = nb - last_tail;
-        job.acc = acc;
-        if (job.n_chan) ek_dsp_tile_block(&job);
+        job.acc = in_regs ? (int32_t *)0 : acc;
+        job.bias = bias ? bias + oc0 : bias;
+        job.mult = multiplier + oc0;
+        job.shift = shift + oc0;
+        job.out = out + oc0;
+        if (job.n_chan && job.groups) ek_dsp_tile_block(&job);
+        int32_t j0 = in_regs ? nb - last_tail : 0;  /* channels still to requantize in C */
         if (last_tail) {
-            ek_dsp_tile_job_t one = {weights + (size_t)(out_c - 1) * K, col, groups, 1, 0,
-                                     acc + EK_DSP_NPIX * (nb - 1)};
-            static const int8_t perm[4] = {0, 2, 1, 3};
-            int32_t *a = one.acc;
+            const int32_t oc = out_c - 1;
+            int32_t *a = acc + EK_DSP_NPIX * (nb - 1);
+            const int32_t b = bias ? bias[oc] : 0;
             if (groups) {
+                ek_dsp_tile_job_t one = {weights + (size_t)oc * K, col, groups, 1, 0, a, bias ? bias + oc : bias};
                 ek_dsp_tile_block(&one);
             } else {
-                for (int32_t q = 0; q < EK_DSP_NPIX; q++) a[q] = 0;
+                for (int32_t q = 0; q < EK_DSP_NPIX; q++) a[q] = b;
             }
-            const int8_t *wt = weights + (size_t)(out_c - 1) * K + k4;
+            static const int8_t perm[4] = {0, 2, 1, 3};
+            const int8_t *wt = weights + (size_t)oc * K + k4;
             for (int32_t t = 0; t < tail; t++)
                 for (int32_t q = 0; q < EK_DSP_NPIX; q++) a[q] += wt[t] * tails[4 * q + perm[t]];
+        } else if (!job.groups) {  /* K == 0 cannot happen; keeps the tile's groups >= 1 */
+            continue;
         }
-        for (int32_t j = 0; j < nb; j++) {
+        for (int32_t j = j0; j < nb; j++) {
             const int32_t oc = oc0 + j;
-            const int32_t *a = acc + EK_DSP_NPIX * j;
-            const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], s = shift[oc];
+            const int32_t *a = acc + EK_DSP_NPIX * j;  /* bias included */
+            const int32_t m = multiplier[oc], s = shift[oc];
             int8_t *yq = out + oc;
-            if (s <= -2) {
-                /* ek_requant_dsp's fast case, with the per-channel constants hoisted */
-                const int32_t u = -1 - s, r = 1 << (u - 1);
-                for (int32_t q = 0; q < n; q++, yq += out_c) {
-                    int32_t h;
-                    __asm__("smmul %0, %1, %2" : "=r"(h) : "r"(a[q] + b), "r"(m));
-                    *yq = (int8_t)ek_clamp(((h + r) >> u) + zp, lo, hi);
-                }
-            } else {
-                for (int32_t q = 0; q < n; q++, yq += out_c) *yq = ek_output_stage(a[q] + b, m, s, zp, lo, hi);
-            }
+            for (int32_t q = 0; q < n; q++, yq += out_c) *yq = ek_output_stage_dsp(a[q], m, s, zp, lo, hi);
         }
     }
 }
