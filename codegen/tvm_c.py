@@ -161,7 +161,8 @@ class _Builder:
             # The input is padded with x_zp, i.e. 0 once centred.
             xv = tirx.if_then_else(inside, xr(n, ci, tirx.max(tirx.min(iy, ih - 1), 0),
                                               tirx.max(tirx.min(ix, iw - 1), 0)).astype("int32") - x_zp, 0)
-            return te.sum(xv * W[oc, rc, ry, rx].astype("int32"), axis=[rc, ry, rx])
+            # Channels innermost: contiguous in NHWC, and the padding test is invariant there.
+            return te.sum(xv * W[oc, rc, ry, rx].astype("int32"), axis=[ry, rx, rc])
 
         acc = te.compute((n_, oh, ow, o), acc_fn, name="acc")
         self.reduce_stages.append("acc")
@@ -311,8 +312,32 @@ def _schedule(prim, reduce_stages):
     sch = s_tir.Schedule(tvm.IRModule({"main": prim}))
     for stage in reduce_stages:
         out_loops = sch.get_loops(sch.get_sblock("out"))
-        sch.compute_at(sch.get_sblock(stage), out_loops[-1])
+        block = sch.get_sblock(stage)
+        sch.compute_at(block, out_loops[-1])
+        # Initialise the accumulator once, before its reduction loops, not by a test in them.
+        loops = sch.get_loops(block)
+        sch.decompose_reduction(block, loops[len(out_loops)])
+        if stage == "acc":
+            # Only the sum: TVM 0.27's C printer caches a load of the accumulator in a temp
+            # for max/min and reuses it across unrolled updates (wrong code for rowmax).
+            _unroll_small(sch, sch.get_loops(block)[len(out_loops):])
     return sch.mod["main"]
+
+
+UNROLL_BODIES = 64    # largest unrolled reduction (taps x channels) worth its flash
+
+
+def _unroll_small(sch, red_loops):
+    """Unroll the outer reduction loops (the window taps) while the copies stay few: TVM then
+    folds each tap's constant offsets and padding test, which dominate small inner loops."""
+    from tvm import tirx
+    extents = [int(sch.get(lp).extent) if isinstance(sch.get(lp).extent, tirx.IntImm) else 0 for lp in red_loops]
+    total = 1
+    for lp, ext in zip(red_loops, extents):
+        if ext == 0 or total * ext > UNROLL_BODIES:
+            break
+        total *= ext
+        sch.unroll(lp)
 
 
 _INCLUDE_RE = re.compile(r'^#include "tvm/[^"]*"\n', re.M)
