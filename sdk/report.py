@@ -132,7 +132,7 @@ def make_report(build_dir, out_dir=None, results_dir="bench/results"):
         if manifest["target"] == "mcu":
             board_file = build_dir / manifest.get("board_file", "")
             board = load_board(board_file if board_file.is_file() else manifest["board"])
-            kernels = manifest.get("kernels", ["ref"])
+            kernels = [k for k in manifest.get("kernels", ["ref"]) if k != "tvm"] or ["ref"]  # tvm: not an isa
             prog = lower_mcu(load(build_dir / "model.edg"), board, kernels[0] if len(kernels) == 1 else "auto")
             plot_memory(prog, manifest, tmp / "memory.png")
             figs.append(("Memory map: arena over time, flash by layer", "memory.png"))
