@@ -153,7 +153,7 @@ def check_data(x, y, n_classes):
 
 def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0,
              x_test=None, y_test=None, board=None, seed=0, progress=True, checkpoint_every_epoch=True,
-             bulk="auto"):
+             bulk="auto", port=None):
     """Fine-tune the head of `build_dir` on (x, y) on its board/emulator; returns FinetuneResult.
     bulk="line" streams every sample over the serial line even where host files work."""
     from ..hil import open_device
@@ -164,7 +164,7 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
     x, y = check_data(x, y, int(manifest["train"]["n_classes"]))
     rng = np.random.default_rng(seed)
     res = FinetuneResult(train_bytes=int(manifest["train"]["train_bytes"]))
-    with open_device(build_dir, board=board, bulk=bulk) as dev:
+    with open_device(build_dir, board=board, bulk=bulk, port=port) as dev:
         tr = DeviceTrainer(dev, manifest)
         tr.device_bytes(x[:1])  # shape check before anything runs
         tr.configure(lr, momentum, weight_decay, manifest["train"]["mode"] == "bias")
