@@ -10,35 +10,41 @@ static int is_pointwise(const ek_conv_params_t *p) {
            !p->pr;
 }
 
-void EK_FN(im2col)(const ek_t *x, ek_t *cols, const ek_conv_params_t *p) {
-    int n = p->ho * p->wo;
+static void im2col_rows(const ek_t *x, ek_t *cols, const ek_conv_params_t *p, int oh0, int oh1) {
+    int nb = (oh1 - oh0) * p->wo;
     for (int c = 0; c < p->cin; c++)
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
-                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * n;
-                for (int oh = 0; oh < p->ho; oh++)
+                ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * nb;
+                for (int oh = oh0; oh < oh1; oh++)
                     for (int ow = 0; ow < p->wo; ow++) {
                         int ih = oh * p->sh - p->pt + i, iw = ow * p->sw - p->pl + j;
                         int in = ih >= 0 && ih < p->h && iw >= 0 && iw < p->w;
-                        row[oh * p->wo + ow] = in ? x[((size_t)c * p->h + ih) * p->w + iw] : (ek_t)0;
+                        row[(oh - oh0) * p->wo + ow] = in ? x[((size_t)c * p->h + ih) * p->w + iw] : (ek_t)0;
                     }
             }
 }
 
-void EK_FN(col2im)(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
-    int n = p->ho * p->wo;
-    for (size_t e = 0; e < (size_t)p->cin * p->h * p->w; e++) dx[e] = 0;
+static void col2im_rows(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p, int oh0, int oh1) {
+    int nb = (oh1 - oh0) * p->wo;
     for (int c = 0; c < p->cin; c++)
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
-                const ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * n;
-                for (int oh = 0; oh < p->ho; oh++)
+                const ek_t *row = cols + (size_t)((c * p->kh + i) * p->kw + j) * nb;
+                for (int oh = oh0; oh < oh1; oh++)
                     for (int ow = 0; ow < p->wo; ow++) {
                         int ih = oh * p->sh - p->pt + i, iw = ow * p->sw - p->pl + j;
                         if (ih >= 0 && ih < p->h && iw >= 0 && iw < p->w)
-                            dx[((size_t)c * p->h + ih) * p->w + iw] += row[oh * p->wo + ow];
+                            dx[((size_t)c * p->h + ih) * p->w + iw] += row[(oh - oh0) * p->wo + ow];
                     }
             }
+}
+
+void EK_FN(im2col)(const ek_t *x, ek_t *cols, const ek_conv_params_t *p) { im2col_rows(x, cols, p, 0, p->ho); }
+
+void EK_FN(col2im)(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
+    for (size_t e = 0; e < (size_t)p->cin * p->h * p->w; e++) dx[e] = 0;
+    col2im_rows(cols, dx, p, 0, p->ho);
 }
 
 static void bias_act(ek_t *y, const ek_t *bias, int rows, int n, int act) {
@@ -52,20 +58,23 @@ static void bias_act(ek_t *y, const ek_t *bias, int rows, int n, int act) {
         }
 }
 
-/* enough for forward, bww and bwx (a 1x1 conv needs it only for bww: the transposed x) */
+/* bands of ek_conv_band_rows(p) output rows bound the scratch (same as the RVV twin) */
 size_t EK_FN(conv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    return (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
+    return (size_t)p->cin * p->kh * p->kw * ek_conv_band_rows(p) * p->wo * sizeof(ek_t);
 }
 
 void EK_FN(conv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
                    const ek_conv_params_t *p) {
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    const ek_t *cols = x;
-    if (!is_pointwise(p)) {
-        EK_FN(im2col)(x, scratch, p);
-        cols = scratch;
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = ek_conv_band_rows(p);
+    if (is_pointwise(p)) {
+        EK_FN(matmul)(w, x, y, p->cout, n, K, K, n, n, p->flags & EK_ACC32);
+    } else {
+        for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+            int oh1 = oh0 + R < p->ho ? oh0 + R : p->ho, nb = (oh1 - oh0) * p->wo;
+            im2col_rows(x, scratch, p, oh0, oh1);
+            EK_FN(matmul)(w, scratch, y + (size_t)oh0 * p->wo, p->cout, nb, K, K, nb, n, p->flags & EK_ACC32);
+        }
     }
-    EK_FN(matmul)(w, cols, y, p->cout, n, K, K, n, n, p->flags & EK_ACC32);
     bias_act(y, bias, p->cout, n, p->act);
 }
 
@@ -77,13 +86,13 @@ void EK_FN(pwconv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, in
 
 void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *scratch,
                        const ek_conv_params_t *p) {
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    const ek_t *cols = x;
-    if (!is_pointwise(p)) {
-        EK_FN(im2col)(x, scratch, p);
-        cols = scratch;
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = ek_conv_band_rows(p);
+    for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+        int oh1 = oh0 + R < p->ho ? oh0 + R : p->ho, nb = (oh1 - oh0) * p->wo;
+        int fl = (p->flags & EK_ACC32) | ((oh0 || (p->flags & EK_ACCUMULATE)) ? EK_ACCUMULATE : 0);
+        im2col_rows(x, scratch, p, oh0, oh1);
+        EK_FN(matmul_nt)(dy + (size_t)oh0 * p->wo, scratch, dw, p->cout, K, nb, n, nb, K, fl);
     }
-    EK_FN(matmul_nt)(dy, cols, dw, p->cout, K, n, n, n, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
     if (db)
         for (int co = 0; co < p->cout; co++) {
             float s = 0.0f; /* a bias gradient is a long sum: always FP32 */
@@ -94,11 +103,15 @@ void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *
 
 void EK_FN(conv2d_bwx)(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
                        const ek_conv_params_t *p) {
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = ek_conv_band_rows(p);
     if (is_pointwise(p)) {
         EK_FN(matmul)(w, dy, dx, K, n, p->cout, K, n, n, EK_TRANS_A | (p->flags & EK_ACC32));
         return;
     }
-    EK_FN(matmul)(w, dy, scratch, K, n, p->cout, K, n, n, EK_TRANS_A | (p->flags & EK_ACC32));
-    EK_FN(col2im)(scratch, dx, p);
+    for (size_t e = 0; e < (size_t)p->cin * p->h * p->w; e++) dx[e] = 0;
+    for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+        int oh1 = oh0 + R < p->ho ? oh0 + R : p->ho, nb = (oh1 - oh0) * p->wo;
+        EK_FN(matmul)(w, dy + (size_t)oh0 * p->wo, scratch, K, nb, p->cout, K, n, nb, EK_TRANS_A | (p->flags & EK_ACC32));
+        col2im_rows(scratch, dx, p, oh0, oh1);
+    }
 }

@@ -153,10 +153,9 @@ void EK_FN(im2col)(const ek_t *x, ek_t *cols, const ek_conv_params_t *p) {
 /* col2im for the flat case: the wrapped columns of each tap row carry gradient for
  * padding, so they are skipped by zeroing them in cols first (cols is the caller's
  * scratch; this is why col2im may modify it), then each tap row is one shifted add. */
-static void col2im_flat(ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
+static void col2im_flat(ek_t *cols, ek_t *dx, const ek_conv_params_t *p) { /* dx += */
     int n = p->ho * p->wo;
     ptrdiff_t cstride = (ptrdiff_t)p->wo * sizeof(ek_t);
-    vzero(dx, p->cin * p->h * p->w);
     for (int c = 0; c < p->cin; c++)
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
@@ -184,10 +183,9 @@ static void col2im_flat(ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
             }
 }
 
-void EK_FN(col2im)(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
+static void col2im_add(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) { /* dx += */
     int n = p->ho * p->wo;
     ptrdiff_t bstride = (ptrdiff_t)p->sw * sizeof(ek_t);
-    vzero(dx, p->cin * p->h * p->w);
     for (int c = 0; c < p->cin; c++)
         for (int i = 0; i < p->kh; i++)
             for (int j = 0; j < p->kw; j++) {
@@ -212,6 +210,11 @@ void EK_FN(col2im)(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
                     }
                 }
             }
+}
+
+void EK_FN(col2im)(const ek_t *cols, ek_t *dx, const ek_conv_params_t *p) {
+    vzero(dx, p->cin * p->h * p->w);
+    col2im_add(cols, dx, p);
 }
 
 static void bias_act(ek_t *y, const ek_t *bias, int rows, int n, int act) {
@@ -246,20 +249,35 @@ static float row_sum(const ek_t *d, int n) {
     return __riscv_vfmv_f(s);
 }
 
-/* enough for forward, bww and bwx (a 1x1 conv needs it only for bww: the transposed x) */
+/* Bands of output rows bound the scratch: a band [oh0, oh0+rows) is the same conv with
+ * ho = rows and the top pad moved up by oh0*sh (it may go negative: the band starts
+ * inside the plane), so im2col/col2im need no band logic of their own. */
+static int band_rows(const ek_conv_params_t *p) { return ek_conv_band_rows(p); }
+
+static ek_conv_params_t band(const ek_conv_params_t *p, int oh0, int rows) {
+    ek_conv_params_t q = *p;
+    q.pt = p->pt - oh0 * p->sh;
+    q.ho = rows;
+    return q;
+}
+
 size_t EK_FN(conv2d_scratch_bytes)(const ek_conv_params_t *p) {
-    return (size_t)p->cin * p->kh * p->kw * p->ho * p->wo * sizeof(ek_t);
+    return (size_t)p->cin * p->kh * p->kw * band_rows(p) * p->wo * sizeof(ek_t);
 }
 
 void EK_FN(conv2d)(const ek_t *x, const ek_t *w, const ek_t *bias, ek_t *y, ek_t *scratch,
                    const ek_conv_params_t *p) {
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    const ek_t *cols = x;
-    if (!is_pointwise(p)) {
-        EK_FN(im2col)(x, scratch, p);
-        cols = scratch;
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = band_rows(p);
+    if (is_pointwise(p)) {
+        EK_FN(matmul)(w, x, y, p->cout, n, K, K, n, n, p->flags & EK_ACC32);
+    } else {
+        for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+            int rows = p->ho - oh0 < R ? p->ho - oh0 : R, nb = rows * p->wo;
+            ek_conv_params_t q = band(p, oh0, rows);
+            im2col_any(x, scratch, &q, nb, 1);
+            EK_FN(matmul)(w, scratch, y + (size_t)oh0 * p->wo, p->cout, nb, K, K, nb, n, p->flags & EK_ACC32);
+        }
     }
-    EK_FN(matmul)(w, cols, y, p->cout, n, K, K, n, n, p->flags & EK_ACC32);
     bias_act(y, bias, p->cout, n, p->act);
 }
 
@@ -273,10 +291,16 @@ void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *
                        const ek_conv_params_t *p) {
     /* dw[co][k] = sum_n dy[co][n] colsT[n][k]: a broadcast-FMA matmul vectorized along k,
      * which needs the patches as rows (transposed im2col); far fewer instructions than
-     * dot products along n (no reductions, each patch row load serves 3 output channels) */
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
-    im2col_any(x, scratch, p, 1, K); /* for a 1x1 conv: x transposed */
-    EK_FN(matmul)(dy, scratch, dw, p->cout, K, n, n, K, K, p->flags & (EK_ACC32 | EK_ACCUMULATE));
+     * dot products along n (no reductions, each patch row load serves 3 output channels).
+     * Bands accumulate into dw (with EK_ACC32 the sum is rounded once per band). */
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = band_rows(p);
+    for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+        int rows = p->ho - oh0 < R ? p->ho - oh0 : R, nb = rows * p->wo;
+        ek_conv_params_t q = band(p, oh0, rows);
+        int fl = (p->flags & EK_ACC32) | ((oh0 || (p->flags & EK_ACCUMULATE)) ? EK_ACCUMULATE : 0);
+        im2col_any(x, scratch, &q, 1, K); /* for a 1x1 conv: x transposed */
+        EK_FN(matmul)(dy + (size_t)oh0 * p->wo, scratch, dw, p->cout, K, nb, n, K, K, fl);
+    }
     if (db)
         for (int co = 0; co < p->cout; co++) {
             float s = row_sum(dy + (size_t)co * n, n);
@@ -286,12 +310,18 @@ void EK_FN(conv2d_bww)(const ek_t *x, const ek_t *dy, ek_t *dw, ek_t *db, ek_t *
 
 void EK_FN(conv2d_bwx)(const ek_t *dy, const ek_t *w, ek_t *dx, ek_t *scratch,
                        const ek_conv_params_t *p) {
-    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo;
+    int K = p->cin * p->kh * p->kw, n = p->ho * p->wo, R = band_rows(p);
     if (is_pointwise(p)) {
         EK_FN(matmul)(w, dy, dx, K, n, p->cout, K, n, n, EK_TRANS_A | (p->flags & EK_ACC32));
         return;
     }
-    EK_FN(matmul)(w, dy, scratch, K, n, p->cout, K, n, n, EK_TRANS_A | (p->flags & EK_ACC32));
-    if (is_flat(p)) col2im_flat(scratch, dx, p);
-    else EK_FN(col2im)(scratch, dx, p);
+    vzero(dx, p->cin * p->h * p->w);
+    for (int oh0 = 0; oh0 < p->ho; oh0 += R) {
+        int rows = p->ho - oh0 < R ? p->ho - oh0 : R, nb = rows * p->wo;
+        ek_conv_params_t q = band(p, oh0, rows);
+        EK_FN(matmul)(w, dy + (size_t)oh0 * p->wo, scratch, K, nb, p->cout, K, n, nb,
+                      EK_TRANS_A | (p->flags & EK_ACC32));
+        if (is_flat(&q)) col2im_flat(scratch, dx, &q);
+        else col2im_add(scratch, dx, &q);
+    }
 }

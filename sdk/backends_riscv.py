@@ -115,7 +115,8 @@ def _lower_conv(node, lw, sfx):
     if kh == kw == 1 and sh == sw == 1 and not any(pads):
         call = [f"K(pwconv2d)(A({{OFF:{x}}}), {wc}, {bc}, A({{OFF:{node.outputs[0]}}}), {cin}, {cout}, {h * wd}, {act}, 0);"]
         return lw.add(node, f"ek_pwconv2d_{sfx}", call, macs)
-    scratch = cin * kh * kw * ho * wo * es
+    band_rows = min(ho, max(1, 256 // wo))     # ek_conv_band_rows (EK_CONV_BAND_PIXELS = 256)
+    scratch = cin * kh * kw * band_rows * wo * es
     call = [f"static const ek_conv_params_t p = {params};",
             f"K(conv2d)(A({{OFF:{x}}}), {wc}, {bc}, A({{OFF:{node.outputs[0]}}}), A({{SCRATCH}}), &p);"]
     lw.add(node, f"ek_conv2d_{sfx}", call, macs, scratch)

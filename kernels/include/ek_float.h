@@ -8,7 +8,8 @@
  *
  * Layouts: activations are one image in NCHW (C planes of H*W); conv weights OIHW;
  * linear weights [out][in] (torch layout). Kernels never allocate: conv/depthwise take a
- * scratch buffer of ek_<op>_scratch_bytes_<sfx>(p) bytes.
+ * scratch buffer of ek_<op>_scratch_bytes_<sfx>(p) bytes (the same for a _ref and its
+ * _rvv twin; conv2d's covers one band of output rows, see ek_conv_band_rows).
  *
  * FP16 numerics: by default FP16 kernels accumulate in FP16 (fused multiply-add, one
  * rounding per step). With EK_ACC32 in flags, the reductions of matmul-based kernels
@@ -60,6 +61,13 @@ typedef struct {
 static inline void ek_conv_params_init(ek_conv_params_t *p) {
     p->ho = (p->h + p->pt + p->pb - p->kh) / p->sh + 1;
     p->wo = (p->w + p->pl + p->pr - p->kw) / p->sw + 1;
+}
+/* conv2d works in bands of output rows (~EK_CONV_BAND_PIXELS output pixels each) so its
+ * im2col scratch stays small: cin*kh*kw * band_rows * wo elements, not the whole image */
+#define EK_CONV_BAND_PIXELS 256
+static inline int ek_conv_band_rows(const ek_conv_params_t *p) {
+    int r = EK_CONV_BAND_PIXELS / (p->wo > 0 ? p->wo : 1);
+    return r < 1 ? 1 : r > p->ho ? p->ho : r;
 }
 static inline void ek_pool_params_init(ek_pool_params_t *p) {
     p->ho = (p->h - p->kh) / p->sh + 1;
