@@ -31,6 +31,33 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void im2col
     const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
     const int32_t ic = p->in_c, kw = p->k_w, dw = p->dil_w, in_h = p->in_h, in_w = p->in_w;
     const int32_t off = p->input_offset;
+    if (dw == 1 && ix0 >= 0 && ix0 + kw <= in_w && iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < in_h) {
+        /* Interior pixel, no padding: every row of taps is kw * ic contiguous bytes. */
+        const uint32_t off2 = ((uint32_t)(uint16_t)off << 16) | (uint16_t)off;
+        const int8_t *x = input + ((size_t)iy0 * in_w + ix0) * ic;
+        const size_t row_step = (size_t)p->dil_h * in_w * ic;
+        const int32_t row = kw * ic;
+        if ((ic & 3) == 0) {
+            int16_t *dst = col;
+            for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step) dst = ek_dsp_widen6(x, dst, row >> 2, off2);
+            return;
+        }
+        if (K <= EK_DSP_NAT_MAX) {
+            /* gather the rows word-wise (unaligned LDR/STR), pad the last group with x_zp
+             * (0 after the offset), widen once */
+            int8_t nat[EK_DSP_NAT_MAX + 8];
+            int8_t *d = nat;
+            for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step) {
+                int32_t e = 0;
+                for (; e + 4 <= row; e += 4) ek_st32(d + e, ek_ld32(x + e));
+                for (; e < row; e++) d[e] = x[e];
+                d += row;
+            }
+            for (int32_t e = K; e < ((K + 3) & ~3); e++) nat[e] = (int8_t)(-off);
+            ek_dsp_widen6(nat, col, (K + 3) >> 2, off2);
+            return;
+        }
+    }
     if ((ic & 3) == 0) {
         const int32_t g_tap = ic >> 2;
         /* valid kx range [kx0, kx1) is the same for every row */
