@@ -166,3 +166,33 @@ def test_cli_finetune_errors_are_one_line(trainable, tmp_path):
     np.savez(nolabels, x=x[:4])
     r = _cli("finetune", out, "--data", nolabels)
     assert r.returncode == 2 and "needs arrays named x and y" in r.stderr
+
+
+@pytest.mark.slow
+def test_cli_build_train_last_then_finetune(tmp_path):
+    """`edgesdk build --train-last 2` then `edgesdk finetune`: the table, the JSON, exit 0."""
+    from edgesdk.frontends import load
+    from edgesdk.ir import save
+    x, y = load_fashion_mnist("train", classes=[0, 1, 2, 3, 4], limit=40)
+    model = small_cnn().eval()
+    save(load(model, example_inputs=torch.from_numpy(x[:1])), tmp_path / "m.edg")
+    np.save(tmp_path / "calib.npy", x[:16])
+    r = _cli("build", tmp_path / "m.edg", "--calib", tmp_path / "calib.npy", "--train-last", "2",
+             "--train", "last", "-o", tmp_path / "b", "--no-measure")
+    assert r.returncode == 0, r.stderr
+    m = json.loads((tmp_path / "b" / "manifest.json").read_text())["train"]
+    assert m["last_k"] == 2 and [L["out"] for L in m["layers"]] == [16, 5] and m["layers"][0]["relu"]
+    np.savez(tmp_path / "d.npz", x=x[:24], y=y[:24])
+    np.savez(tmp_path / "t.npz", x=x[24:], y=y[24:])
+    r = _cli("finetune", tmp_path / "b", "--data", tmp_path / "d.npz", "--test", tmp_path / "t.npz",
+             "--epochs", "2", "--batch", "8", "--json", tmp_path / "res.json")
+    assert r.returncode == 0, r.stderr
+    for want in ("epoch", "train acc", "test acc", "before", "after", "training memory", "full backprop",
+                 "instructions/sample"):
+        assert want in r.stdout
+    res = json.loads((tmp_path / "res.json").read_text())
+    assert [h["epoch"] for h in res["history"]] == [1, 2] and res["status"]["samples_seen"] == 48
+    assert res["before_acc"] is not None and res["after_acc"] == res["history"][-1]["test_acc"]
+    # --train on a non-mcu target is refused in one line
+    r = _cli("build", tmp_path / "m.edg", "--target", "riscv", "--train-last", "1", "-o", tmp_path / "rv")
+    assert r.returncode == 2 and "on-device training builds target mcu" in r.stderr
