@@ -15,7 +15,8 @@ def finetune_table(res, train_manifest):
     ratio = f" ({full / res.train_bytes:.1f}x less)" if res.train_bytes and full else ""
     lines += ["",
               f"accuracy (test)      before {_pct(res.before_acc)}  after {_pct(res.after_acc)}",
-              f"trained              {t['mode']} of the last {t['last_k']} layer(s): "
+              f"trained              {'biases' if t['mode'] == 'bias' else 'weights and biases'} of the last "
+              f"{t['last_k']} layer(s): "
               + " -> ".join(str(L['in']) for L in t["layers"]) + f" -> {t['n_classes']}",
               f"training memory      {res.train_bytes:,} B (full backprop of the float model: {full:,} B){ratio}"]
     if res.instructions_per_sample is not None:
