@@ -72,8 +72,8 @@ print("OK", P.data_root())
     assert "OK" in p.stdout and str(wheel_dir) in p.stdout
 
 
-@pytest.mark.qemu
-def test_report_writes_plots(tmp_path):
+@pytest.fixture(scope="module")
+def tiny_build(tmp_path_factory):
     import shutil
     if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
         pytest.skip("not installed: arm-none-eabi-gcc/qemu-system-arm")
@@ -82,22 +82,45 @@ def test_report_writes_plots(tmp_path):
     from edgesdk.frontends import load
     from edgesdk.pipeline import build, prepare_graph
     from edgesdk.quant import quantize
-    from edgesdk.report import make_report
     torch.manual_seed(0)
     m = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
                             torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(1),
                             torch.nn.Flatten(), torch.nn.Linear(8, 4)).eval()
     x = np.random.default_rng(1).random((16, 1, 12, 12), dtype=np.float32)
     q = quantize(prepare_graph(load(m, example_inputs=torch.from_numpy(x[:1]))), x)
-    b = build(q, "mcu", "mps2-an386", tmp_path / "b", quiet=True)
+    out = tmp_path_factory.mktemp("tiny") / "b"
+    return build(q, "mcu", "mps2-an386", out, quiet=True)
+
+
+@pytest.mark.qemu
+def test_report_writes_plots(tiny_build, tmp_path):
+    from edgesdk.report import make_report
+    b = tiny_build
     res = tmp_path / "results"
     res.mkdir()
     (res / "fake_bench.json").write_text(json.dumps({"rows": [{"config": "a", "accuracy": 90.0, "model_bytes": 1000},
                                                               {"config": "b", "accuracy": 0.85, "model_bytes": 250}]}))
-    out = make_report(tmp_path / "b", tmp_path / "rep", res)
+    out = make_report(b.out_dir, tmp_path / "rep", res)
     for name in ("layers.png", "memory.png", "accuracy_size.png"):
         data = (out / name).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
     md = (out / "report.md").read_text()
     assert b.manifest["build_id"] in md and "![" in md
     assert "instructions/inf." in (out / "report.html").read_text()
+
+
+@pytest.mark.qemu
+def test_bench_counts_layers_and_compares_variants(tiny_build, tmp_path):
+    from click.testing import CliRunner
+
+    from edgesdk.cli import main
+    out = tmp_path / "bench.json"
+    r = CliRunner().invoke(main, ["bench", str(tiny_build.out_dir), "--runs", "2", "--compare", "ref",
+                                  "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    data = json.loads(out.read_text())
+    assert data["unit"] == "instructions" and len(data["runs"]) == 2
+    # The firmware's RUN count and the self-test's count measure the same code.
+    assert abs(data["median"] - tiny_build.summary["instructions"]) < 0.02 * tiny_build.summary["instructions"]
+    assert len(data["layers"]) == len(tiny_build.manifest["layers"]) and all(L["count"] > 0 for L in data["layers"])
+    assert data["variants"]["ref"]["instructions"] > tiny_build.summary["instructions"]  # dsp beats ref
