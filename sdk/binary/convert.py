@@ -46,7 +46,7 @@ def _replace(model, name, new):
     setattr(parent, parts[-1], new)
 
 
-def binarize(model, method="biper", freq=1.0, layers=None, keep_first_last=True, inplace=False):
+def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True, inplace=False):
     """Replace eligible Conv2d/Linear layers by BinaryConv2d/BinaryLinear (latent weights
     copied from the float ones). Returns the converted model; it needs training."""
     if method not in METHODS:

@@ -11,7 +11,10 @@ mean of the first training batch.
 BiPer (Binary Periodic, Vargas et al. 2024): b = sign(sin(freq * w)) — a square wave of
 period 2*pi/freq — and the backward pass differentiates the sine of the same period,
 d b / d w ~ freq * cos(freq * w). `freq` is in units of 1 / std(initial weights) so that
-the same setting suits every layer; FrequencySchedule moves it during training.
+the same setting suits every layer; FrequencySchedule moves it during training. On
+Fashion-MNIST a low frequency (0.5-0.75: the first half-period spans +-4 std, so the
+forward is sign(w) and the backward a cosine that fades for large |w|) trained best;
+raising it during training (1 -> 4) flips many weights and hurt (bench/binary_fmnist.py).
 STE: b = sign(w), backward 1 where |w| <= 1 (Courbariaux et al. 2016).
 Convention everywhere (torch, IR, kernels): sign(0) = +1, bit 1 = +1.
 """
@@ -124,7 +127,7 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1,
-                 bias=True, method="biper", freq=1.0):
+                 bias=True, method="biper", freq=0.75):
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias)
         if self.padding_mode != "zeros" or isinstance(self.padding, str):
             raise EdgeError("BinaryConv2d: only explicit zero padding is supported")
@@ -142,7 +145,7 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
         return y
 
     @classmethod
-    def from_float(cls, conv, method="biper", freq=1.0):
+    def from_float(cls, conv, method="biper", freq=0.75):
         if conv.padding_mode != "zeros" or isinstance(conv.padding, str):
             raise EdgeError(f"Conv2d with padding {conv.padding!r} / mode {conv.padding_mode}: "
                             f"no binary form (only explicit zero padding)")
@@ -159,7 +162,7 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
 class BinaryLinear(_BinaryMixin, nn.Linear):
     """Linear with 1-bit weights (scaled per output feature) and 1-bit inputs."""
 
-    def __init__(self, in_features, out_features, bias=True, method="biper", freq=1.0):
+    def __init__(self, in_features, out_features, bias=True, method="biper", freq=0.75):
         super().__init__(in_features, out_features, bias)
         self._init_binary(method, freq, out_features, in_features)
 
@@ -171,7 +174,7 @@ class BinaryLinear(_BinaryMixin, nn.Linear):
         return y
 
     @classmethod
-    def from_float(cls, lin, method="biper", freq=1.0):
+    def from_float(cls, lin, method="biper", freq=0.75):
         m = cls(lin.in_features, lin.out_features, lin.bias is not None, method="ste", freq=freq)
         with torch.no_grad():
             m.weight.copy_(lin.weight)

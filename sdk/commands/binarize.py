@@ -63,7 +63,7 @@ def load_xy(path, what):
 @click.option("--test", "test", default=None, help="Test data (.npz x, y) for the accuracy report.")
 @click.option("--method", type=click.Choice(["biper", "ste", "denseshift"]), default="biper", show_default=True)
 @click.option("--bits", type=click.Choice(["3", "4"]), default="4", show_default=True, help="DenseShift width.")
-@click.option("--freq", type=float, default=1.0, show_default=True,
+@click.option("--freq", type=float, default=0.75, show_default=True,
               help="BiPer square-wave frequency, in units of 1/std(weights) (period 2*pi/freq).")
 @click.option("--freq-end", type=float, default=None, help="BiPer frequency at the last epoch (schedule).")
 @click.option("--epochs", type=int, default=3, show_default=True)

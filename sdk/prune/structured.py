@@ -7,8 +7,8 @@ MERGE the spaces of their operands (union-find: a block's output and its shortcu
 the same channels), concat lays spaces side by side. Spaces that reach the graph input
 or output, or pass through anything not understood (reshape, grouped conv, a module
 called twice...), are pinned and never pruned. Each unpinned merged space is one
-"dependency group"; pruning keeps its channels with the largest L1 filter norms
-(summed over the group's producers, each normalised by its mean) and slices every
+"dependency group"; pruning keeps its channels with the largest L1 filter norms times
+the following BatchNorm's scale (summed over the group's producers, each normalised) and slices every
 affected weight, bias and BatchNorm buffer. The result is a smaller nn.Module of the
 same classes: MACs really drop (edgesdk.prune.count_macs).
 """
@@ -63,6 +63,8 @@ class _Analysis:
         model.train(was)
         self.spaces, self.parent = [], []
         self.records = {}          # module name -> (kind, in _Val, out _Val)
+        self.opened_by = {}        # id(_Val) -> the Conv/Linear whose output it is
+        self.bn_after = {}         # Conv name -> the BatchNorm that reads its output directly
         self._run()
 
     # union-find over spaces
@@ -146,6 +148,7 @@ class _Analysis:
             if m.groups == 1:
                 out = _Val([(self.new_space(m.out_channels, name), m.out_channels)])
                 self.records[name] = ("conv", x, out)
+                self.opened_by[id(out)] = name
             elif m.groups == m.in_channels == m.out_channels:
                 out = x
                 self.records[name] = ("depthwise", x, out)
@@ -176,6 +179,8 @@ class _Analysis:
                 if x is None or x.factor != 1:
                     return self._fresh(node, f"input of {name} not tracked")
                 self.records[name] = ("bn", x, x)
+                if id(x) in self.opened_by:
+                    self.bn_after[self.opened_by[id(x)]] = name
             return x
         self.pin(x, f"{type(m).__name__} {name}")
         return self._fresh(node, f"{type(m).__name__} {name}")
@@ -236,12 +241,20 @@ def dependency_groups(model, input_shape):
 
 
 def _importance(model, analysis, root, group):
+    """Per channel: L1 norm of each producer's filter times the scale of the BatchNorm
+    right after it (|gamma| / sqrt(var + eps): a BN can undo any filter norm), each
+    producer normalised by its mean, summed over the group."""
     mods = dict(model.named_modules())
     score = torch.zeros(group["size"])
     for name in group["producers"]:
         w = mods[name].weight.detach()
-        l1 = w.abs().reshape(w.shape[0], -1).sum(1)
-        score += l1 / l1.mean().clamp_min(1e-12)
+        s = w.abs().reshape(w.shape[0], -1).sum(1)
+        bn = analysis.bn_after.get(name)
+        if bn is not None:
+            b = mods[bn]
+            gamma = b.weight.detach().abs() if b.affine else torch.ones_like(s)
+            s = s * gamma / torch.sqrt(b.running_var.detach() + b.eps)
+        score += s / s.mean().clamp_min(1e-12)
     return score
 
 
