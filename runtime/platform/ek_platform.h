@@ -4,8 +4,11 @@
  *
  * Build-time configuration (edgesdk.package.arm.compile_firmware passes these from the
  * board yaml; the defaults are the mps2 boards):
- *   EK_UART_BASE     CMSDK UART base address          (board: uart.base)
+ *   EK_UART_BASE     UART base address                (board: uart.base)
  *   EK_UART_BAUDDIV  CMSDK BAUDDIV (clock / baud)     (board: clock_hz / serial.baud)
+ *   EK_UART_STM32    set for uart.kind stm32-usart: ek_uart_stm32.c replaces the CMSDK
+ *                    driver (EK_UART_BRR = uart.clock_hz / serial.baud; pins/clocks
+ *                    EK_STM32_*, defaults NUCLEO-F746ZG USART3 on PD8/PD9)
  *   EK_CPU_HZ        SysTick clock, Hz                (board: clock_hz)
  *   EK_ICOUNT_SHIFT  QEMU -icount shift=N, or -1 on real silicon (the clock then counts
  *                    cycles instead of instructions)
@@ -21,7 +24,7 @@
 extern "C" {
 #endif
 
-/* ---- UART (CMSDK APB UART: 1-byte TX/RX registers, no FIFO) ---- */
+/* ---- UART (ek_uart_cmsdk.c or ek_uart_stm32.c; strings/numbers: ek_uart_format.c) ---- */
 void ek_uart_init(void);                          /* idempotent; startup calls it */
 void ek_uart_putc(uint8_t c);                     /* blocks while TX is full */
 void ek_uart_write(const void *buf, size_t n);

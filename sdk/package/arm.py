@@ -88,17 +88,31 @@ def icount_shift(board):
     return -1
 
 
+# uart.kind values of a board yaml that runtime/platform has a driver for.
+UART_KINDS = ("cmsdk", "stm32-usart")
+
+
 def board_defines(board):
     """The -D values the platform layer needs, from the board description."""
     b = _board(board)
     uart = b.uart or {}
-    if uart.get("kind", "cmsdk") != "cmsdk":
-        raise BoardError(f"{b.path}: uart.kind {uart.get('kind')!r} is not supported yet (only cmsdk)")
+    kind = uart.get("kind", "cmsdk")
+    if kind not in UART_KINDS:
+        raise BoardError(f"{b.path}: uart.kind {kind!r} is not supported (supported: {', '.join(UART_KINDS)})")
     baud = int((b.serial or {}).get("baud") or 115200)
     clock = int(b.clock_hz or 25_000_000)
+    if kind == "stm32-usart":
+        # runtime/platform/ek_uart_stm32.c.  BRR = USART kernel clock / baud (oversampling
+        # by 16); the USART runs from its bus clock, not the core's: the reset HSI (16 MHz)
+        # unless the yaml says uart.clock_hz (the startup code does not program the PLL).
+        uart_clock = int(uart.get("clock_hz", 16_000_000))
+        uart_defs = {"EK_UART_STM32": "1", "EK_UART_BASE": hex(int(uart.get("base", 0x40004800))) + "u",
+                     "EK_UART_BRR": str(max(16, round(uart_clock / baud))) + "u"}
+    else:
+        uart_defs = {"EK_UART_BASE": hex(int(uart.get("base", 0x40004000))) + "u",
+                     "EK_UART_BAUDDIV": str(max(16, clock // baud)) + "u"}
     return {
-        "EK_UART_BASE": hex(int(uart.get("base", 0x40004000))) + "u",
-        "EK_UART_BAUDDIV": str(max(16, clock // baud)) + "u",
+        **uart_defs,
         "EK_CPU_HZ": str(clock) + "u",
         "EK_ICOUNT_SHIFT": str(icount_shift(b)),
         # semihosting needs a debugger or an emulator; on a bare board a BKPT would fault
