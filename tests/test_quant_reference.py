@@ -199,3 +199,18 @@ def test_registered_qconv_and_shapes():
     out = run(g, {"x": x})["y"]
     np.testing.assert_array_equal(out, qconv2d(x, w, b, 1, -2, m, s, [2, 2], [1, 1, 1, 1], [1, 1], 2, -2, 127))
     assert out.min() >= -2  # fused ReLU clamp at the zero point
+
+
+def test_maxpool_on_s8_padding_never_wins():
+    """MaxPool on int8 runs through the float MaxPool reference: dtype kept, padding never wins."""
+    g = Graph("mp")
+    g.add_tensor(Tensor("x", (1, 2, 3, 3), "s8"))
+    g.inputs, g.outputs = ["x"], ["y"]
+    g.add_node(Node("mp", "MaxPool", ["x"], ["y"], {"kernel_shape": [2, 2], "pads": [1, 1, 1, 1], "strides": [2, 2]}))
+    infer_shapes(g)
+    x = np.full((1, 2, 3, 3), -100, np.int8)
+    x[0, 1, 2, 2] = -128
+    y = run(g, {"x": x})["y"]
+    assert y.dtype == np.int8 and g.tensors["y"].dtype == "s8"
+    want = np.array([[[-100, -100], [-100, -100]], [[-100, -100], [-100, -128]]], np.int8)[None]
+    np.testing.assert_array_equal(y, want)
