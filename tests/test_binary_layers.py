@@ -191,3 +191,14 @@ def test_binarize_cli(tmp_path):
     bad = CliRunner().invoke(main, ["binarize", "zoo:nope", "--data", str(tmp_path / "d.npz"),
                                     "--input-shape", "1,1,28,28", "-o", str(out)])
     assert bad.exit_code == 2 and "no model 'nope'" in bad.output
+
+
+def test_denseshift_random_low_variance_init():
+    torch.manual_seed(10)
+    m = denseshift(fmnist_cnn(), 4, init="random")
+    layer = m[4]
+    assert isinstance(layer, DenseShiftConv2d)
+    # low variance: half the usual fan-in std for the latents
+    assert layer.sign_latent.std().item() < 0.75 / (16 * 9) ** 0.5
+    with pytest.raises(EdgeError, match="init='zeros'"):
+        denseshift(fmnist_cnn(), 4, init="zeros")

@@ -188,3 +188,20 @@ def test_prune_cli(tmp_path):
         bad = CliRunner().invoke(main, ["prune", str(tmp_path / "m.edg"), *args, "-o", str(tmp_path / "q.edg")])
         assert bad.exit_code == 2 and msg in bad.output, bad.output
     assert not (tmp_path / "q.edg").exists()
+
+
+def test_annotate_sparsity_of_a_torch_pruned_model():
+    from edgesdk.prune import nm_prune, remove_masks
+    from edgesdk.prune.graph import annotate_sparsity
+    model = _net()
+    nm_prune(model, 1, 4)          # the first conv (18 inputs) is skipped
+    remove_masks(model)
+    with torch.no_grad():          # the classifier: whole 1x4 blocks pruned
+        model[6].weight[:, 4:] = 0
+    _, g = _graph(model)
+    kinds = annotate_sparsity(g)
+    by_op = {n.op: g.tensors[n.inputs[1]].tags.get("sparsity", {}).get("kind") for n in g.nodes if n.inputs[1:]}
+    assert list(kinds.values()).count("nm") >= 1 and by_op["Gemm"] in ("nm", "block")
+    conv2 = [n for n in g.nodes if n.op == "Conv"][1]
+    tag = g.tensors[conv2.inputs[1]].tags["sparsity"]
+    assert tag == {**tag, "kind": "nm", "n": 1, "m": 4}

@@ -66,13 +66,27 @@ def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True
     return model
 
 
-def denseshift(model, bits=4, layers=None, keep_first_last=True, inplace=False):
-    """Replace eligible layers by DenseShiftConv2d/DenseShiftLinear initialised from the float weights."""
+def denseshift(model, bits=4, layers=None, keep_first_last=True, inplace=False, init="float"):
+    """Replace eligible layers by DenseShiftConv2d/DenseShiftLinear.
+
+    init="float": latents from the float weights (fine-tuning a trained model);
+    init="random": the paper's low-variance random init (training from scratch).
+    """
     _check_bits(bits)
+    if init not in ("float", "random"):
+        raise EdgeError(f"denseshift init={init!r}: choose 'float' or 'random'")
     if not inplace:
         model = copy.deepcopy(model)
     for name, m in _select(model, layers, keep_first_last, "DenseShift"):
-        new = DenseShiftConv2d.from_float(m, bits) if isinstance(m, nn.Conv2d) else DenseShiftLinear.from_float(m, bits)
+        if init == "random":
+            if isinstance(m, nn.Conv2d):
+                new = DenseShiftConv2d(m.in_channels, m.out_channels, m.kernel_size, m.stride, m.padding,
+                                       m.dilation, m.groups, m.bias is not None, bits=bits, init="random")
+            else:
+                new = DenseShiftLinear(m.in_features, m.out_features, m.bias is not None, bits=bits, init="random")
+        else:
+            new = DenseShiftConv2d.from_float(m, bits) if isinstance(m, nn.Conv2d) else \
+                DenseShiftLinear.from_float(m, bits)
         _replace(model, name, new)
     return model
 

@@ -22,7 +22,7 @@ _LAZY = {
     # finetune.py
     "finetune": "finetune", "prune_and_finetune": "finetune", "evaluate": "finetune",
     # graph.py
-    "prune_graph": "graph",
+    "prune_graph": "graph", "annotate_sparsity": "graph",
 }
 
 __all__ = sorted(_LAZY) + ["formats"]

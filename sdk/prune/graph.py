@@ -234,6 +234,31 @@ def prune_graph(graph, ratio, structured=False, calib=None, pattern="unstructure
     return g, report
 
 
+def annotate_sparsity(graph, min_sparsity=0.05):
+    """Tag the sparse constant weights of Conv/Gemm/MatMul (e.g. pruned in torch, then
+    imported): N:M (2:4, 1:4) when every group qualifies, 1x4 block CSR for FC weights
+    whose zeros come in whole blocks, else unstructured. Returns {tensor: kind}."""
+    out = {}
+    for n in _weighted(graph):
+        t = graph.tensors[n.inputs[1]]
+        w2 = _out_major(n, t.data.reshape(t.data.shape[0], -1) if n.op == "Conv" else t.data)
+        density = np.count_nonzero(w2) / max(1, w2.size)
+        if density > 1 - min_sparsity:
+            continue
+        tag = None
+        for n_, m_ in ((1, 4), (2, 4)):
+            if w2.shape[1] % m_ == 0 and ((w2.reshape(w2.shape[0], -1, m_) != 0).sum(2) <= n_).all():
+                tag = nm_tag(w2, n_, m_)
+                break
+        if tag is None and n.op in ("Gemm", "MatMul"):
+            bt = block_sparse_tag(w2)
+            if bt["density"] * 4 * w2.shape[0] * ((w2.shape[1] + 3) // 4) <= np.count_nonzero(w2) * 1.25:
+                tag = bt   # the stored blocks are mostly non-zero: the block format pays
+        t.tags["sparsity"] = tag or unstructured_tag(w2)
+        out[t.name] = t.tags["sparsity"]["kind"]
+    return out
+
+
 def _correct(orig, g, batches, kept, scale=True):
     """BN / bias correction, layer by layer in topological order (see module doc)."""
     cons = g.consumers()
