@@ -57,7 +57,7 @@ def load_xy(path, what):
         raise DataError(f"{what} {path}: not an .npz file ({e})") from None
 
 
-@click.command("binarize", help=__doc__.split("\n\n")[0] + "\n\n" + EXAMPLE)
+@click.command("binarize", help=__doc__.split("\n\n")[0].split(": ", 1)[1] + "\n\n" + EXAMPLE)
 @click.argument("model")
 @click.option("--data", "data", required=True, help="Training data: .npz with x (N, ...) float and y (N,) int.")
 @click.option("--test", "test", default=None, help="Test data (.npz x, y) for the accuracy report.")

@@ -40,7 +40,7 @@ def load_calib(path, limit):
     return x[:limit].astype(np.float32)
 
 
-@click.command("prune", help=__doc__.split("\n\n")[0] + "\n\n" + EXAMPLE)
+@click.command("prune", help=__doc__.split("\n\n")[0].split(": ", 1)[1] + "\n\n" + EXAMPLE)
 @click.argument("model")
 @click.option("--ratio", required=True, type=str, help="Fraction of weights (or filters) to remove, in [0, 1).")
 @click.option("--structured", is_flag=True, help="Remove whole conv filters (the model gets smaller and faster).")
