@@ -93,6 +93,14 @@ def iterate_batches(graph, calib, batch=32):
     """Yield (graph_for_this_batch, feeds) covering every calibration sample once."""
     n = next(iter(calib.values())).shape[0]
     inputs = list(calib)
+    fixed = graph.tensors[inputs[0]].shape[0]
+    if fixed != 1:
+        # A graph built for a batch of B: feed whole batches of B samples (the rest is unused).
+        if n < fixed:
+            raise DataError(f"calibration data: {n} samples, but the model's input batch is {fixed}")
+        for i in range(0, n - fixed + 1, fixed):
+            yield graph, {k: calib[k][i:i + fixed] for k in inputs}
+        return
     wide = {}
     i = 0
     while i < n:
