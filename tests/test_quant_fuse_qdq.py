@@ -96,3 +96,32 @@ def test_float_graph_is_untouched():
     g = load(fmnist_cnn().eval(), example_inputs=torch.zeros(1, 1, 28, 28))
     g2 = run_passes(g, ["fuse_qdq"])
     assert [n.op for n in g2.nodes] == [n.op for n in g.nodes]
+
+
+class WithSigmoid(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.c = nn.Conv2d(3, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 3)
+
+    def forward(self, x):
+        y = torch.sigmoid(self.c(x))
+        return self.fc(nn.functional.adaptive_avg_pool2d(y, 1).flatten(1))
+
+
+def test_unfusable_op_is_left_float_and_listed(tmp_path):
+    torch.manual_seed(0)
+    data = np.random.default_rng(0).normal(0, 1, (8, 3, 8, 8)).astype(np.float32)
+    qp = make_qdq(tmp_path, WithSigmoid(), (1, 3, 8, 8), data)
+    g = run_passes(load(str(qp)))
+    left = {op for _, op in Q.float_ops(g)}
+    assert "Sigmoid" in left and "QConv" in {n.op for n in g.nodes}
+    # The partly fused graph still computes what onnxruntime computes.
+    sess = ort.InferenceSession(str(qp))
+    x = data[:1]
+    got = run(g, Q.quantize_inputs(g, {"input": x}))[g.outputs[0]]
+    ref = sess.run(None, {"input": x})[0]
+    out = g.tensors[g.outputs[0]]
+    assert out.dtype == "s8"
+    got = (got.astype(np.float32) - int(out.quant.zero_point)) * float(out.quant.scale)
+    assert np.abs(got - ref).max() <= 2.01 * float(out.quant.scale)

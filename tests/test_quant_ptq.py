@@ -167,3 +167,21 @@ def test_errors():
         gr.outputs = ["out"]
     with pytest.raises(UnsupportedOpsError, match=r"sig \[Sigmoid\]"):
         Q.quantize(hand_graph(extra=add_sigmoid), good)
+
+
+def test_graph_with_fixed_batch_calibrates_on_whole_batches():
+    rng = np.random.default_rng(6)
+    g = hand_graph()
+    g.tensors["x"].shape = (4, 3, 12, 12)
+    for t in g.tensors.values():
+        if not t.is_const and t.name != "x":
+            t.shape = ()
+    infer_shapes(g)
+    calib = rng.normal(0, 1, (16, 3, 12, 12)).astype(np.float32)
+    qg = Q.quantize(g, calib)
+    assert qg.tensors["x"].shape == (4, 3, 12, 12) and Q.float_ops(qg) == []
+    f = run(g, {"x": calib[:4]})["prob"]
+    q = Q.dequantize_outputs(qg, run(qg, Q.quantize_inputs(qg, {"x": calib[:4]})))["prob"]
+    assert np.abs(f - q).max() < 0.03
+    with pytest.raises(DataError, match="input batch is 4"):
+        Q.quantize(g, calib[:3])
