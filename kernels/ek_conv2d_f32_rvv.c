@@ -165,7 +165,8 @@ static void col2im_flat(ek_t *cols, ek_t *dx, const ek_conv_params_t *p) { /* dx
                 ptrdiff_t d;
                 flat_tap(p, i, j, &r0, &r1, &c0, &c1, &d);
                 for (int cc = 0; cc < p->wo; cc++) {
-                    if (cc >= c0 && cc < c1) continue;
+                    if (cc == c0 && c1 > c0) cc = c1; /* only the wrapped columns */
+                    if (cc >= p->wo) break;
                     for (int r = r0; r < r1;) {
                         size_t vl = EK_VSETVL8(r1 - r);
                         EK_VSSE(row + (ptrdiff_t)r * p->wo + cc, cstride, EK_VSPLAT8(0, vl), vl);
