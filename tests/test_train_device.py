@@ -40,7 +40,7 @@ def trainable(tmp_path_factory):
     model = train_classifier(small_cnn(), x, y, epochs=1, batch=32, lr=1e-2)
     out = tmp_path_factory.mktemp("tl") / "build"
     build_trainable(model, BOARD, out, calib=x[:32], last_k=2, example_inputs=torch.from_numpy(x[:1]),
-                    measure=False, quiet=True)
+                    measure=False, quiet=True, cache_samples=32)
     xn, yn = load_fashion_mnist("train", classes=[5, 6, 7, 8, 9], limit=40)
     return out, xn, yn
 
@@ -48,7 +48,7 @@ def trainable(tmp_path_factory):
 def test_device_finetune_matches_torch_on_the_same_features(trainable):
     out, x, y = trainable
     kw = dict(epochs=1, batch_size=8, lr=0.05, momentum=0.9, weight_decay=1e-3)
-    res = finetune(out, x, y, progress=False, bulk="line", **kw)   # every sample over the emulated UART
+    res = finetune(out, x, y, progress=False, bulk="line", use_cache=False, **kw)   # every sample over the UART
     host = host_finetune(out, x, y, **kw)
     assert res.status["sample_transport"] == "serial line"
     assert res.history[0]["loss"] == pytest.approx(host["history"][0]["loss"], rel=1e-4)
@@ -59,12 +59,18 @@ def test_device_finetune_matches_torch_on_the_same_features(trainable):
     assert res.instructions_per_sample > 10_000        # a real count from SysTick under -icount
     m = json.loads((out / "manifest.json").read_text())["train"]
     assert m["train_bytes"] == res.status["train_bytes"]  # the host's memory figure is the device's
-    # the fast path (samples through host files) trains bit for bit the same
-    fast = finetune(out, x, y, progress=False, **kw)
+    # the fast paths (samples through host files; epoch 2 from the on-device feature cache
+    # for 32 of the 40 samples) train bit for bit the same as the serial line
+    kw2 = dict(kw, epochs=2)
+    slow = finetune(out, x, y, progress=False, use_cache=False, **kw2)
+    fast = finetune(out, x, y, progress=False, **kw2)
     assert fast.status["sample_transport"] == "host files"
-    for (w, b), (w2, b2) in zip(res.weights, fast.weights):
+    for (w, b), (w2, b2) in zip(slow.weights, fast.weights):
         np.testing.assert_array_equal(w, w2)
         np.testing.assert_array_equal(b, b2)
+    assert slow.instructions_per_cached_sample is None
+    assert fast.instructions_per_cached_sample * 5 < fast.instructions_per_sample   # no backbone
+    assert m["cache_slots"] == 32
 
 
 def _train_some(tr, x, y):

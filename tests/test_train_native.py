@@ -224,3 +224,21 @@ def test_checkpoint_restores_newest_good_slot_and_rejects_a_torn_one():
         assert seq3 > seq1 and nh.boot() == seq3
     finally:
         nh.close()
+
+
+def test_feature_cache_stores_and_replays_backbone_features():
+    head = make_head([8, 3], seed=9)
+    nh = NativeHead(head, feature_scale=0.1, feature_zp=2, cache_slots=4)
+    try:
+        q = (np.arange(8, dtype=np.int8) - 3) * 7
+        direct = nh.step(pack_sample(2, q, train=False))
+        assert nh.step(pack_sample(2, q, train=False, store=3))[:6] == direct[:6]
+        # overwrite the input buffer with another sample: the cached slot keeps the first
+        nh.step(pack_sample(0, -q, train=False))
+        assert nh.step(pack_sample(2, train=False, cached=3))[:6] == direct[:6]   # same loss and prediction
+        assert nh.step(pack_sample(0, q, store=4)) == bytes([7])                  # slot out of range
+        bad = pack_sample(0, q, cached=1)                                          # CACHED with an input
+        assert nh.step(bad) == bytes([3])
+        assert nh.train_bytes() == training_memory(head, "last", 4) == training_memory(head, "last") + 4 * 8
+    finally:
+        nh.close()

@@ -224,13 +224,33 @@ static int load_sample(const uint8_t *arg, uint32_t len, int *label, uint8_t *st
     if (len < 4) { *status = EK_TRAIN_E_ARGS; return -1; }
     *label = arg[1] | (arg[2] << 8);
     if (*label >= (int)M->n_classes) { *status = EK_TRAIN_E_LABEL; return -1; }
-    if (arg[3]) {
-        uint32_t n = len - 4;
-        if (n != ek_model_input_bytes(0)) { *status = EK_TRAIN_E_INPUT_SIZE; return -1; }
-        memcpy(ek_model_input(0), arg + 4, n);
+    uint8_t flags = arg[3];
+    uint32_t pos = 4, slot = 0;
+    if (flags & (EK_TRAIN_F_STORE | EK_TRAIN_F_CACHED)) {
+        if (len < 6 || (flags & EK_TRAIN_F_CACHED && flags & (EK_TRAIN_F_STORE | EK_TRAIN_F_INPUT))) {
+            *status = EK_TRAIN_E_ARGS;
+            return -1;
+        }
+        slot = arg[4] | ((uint32_t)arg[5] << 8);
+        if (slot >= M->cache_slots) { *status = EK_TRAIN_E_SLOT; return -1; }
+        pos = 6;
     }
-    if (ek_model_run() != 0) { *status = EK_TRAIN_E_MODEL; return -1; }
-    const int8_t *q = (const int8_t *)ek_model_output(0);
+    const int8_t *q;
+    if (flags & EK_TRAIN_F_CACHED) {
+        q = M->feature_cache + slot * M->feature_len;
+    } else {
+        if (flags & EK_TRAIN_F_INPUT) {
+            uint32_t n = len - pos;
+            if (n != ek_model_input_bytes(0)) { *status = EK_TRAIN_E_INPUT_SIZE; return -1; }
+            memcpy(ek_model_input(0), arg + pos, n);
+        } else if (len != pos) {
+            *status = EK_TRAIN_E_ARGS;
+            return -1;
+        }
+        if (ek_model_run() != 0) { *status = EK_TRAIN_E_MODEL; return -1; }
+        q = (const int8_t *)ek_model_output(0);
+        if (flags & EK_TRAIN_F_STORE) memcpy(M->feature_cache + slot * M->feature_len, q, M->feature_len);
+    }
     float *x = M->layers[0].x;
     for (uint32_t i = 0; i < M->feature_len; i++) x[i] = M->feature_scale * (float)((int32_t)q[i] - M->feature_zp);
     return 0;

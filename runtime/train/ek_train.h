@@ -60,6 +60,8 @@ typedef struct {
     float *ckpt_data;             /* [2][ckpt_floats], in .noinit */
     uint32_t ckpt_floats;         /* the trained state: param_floats, or the biases alone */
     uint32_t frozen_weights;      /* bias-only build: weights are const (flash), never written */
+    int8_t *feature_cache;        /* [cache_slots][feature_len] backbone outputs, or NULL */
+    uint32_t cache_slots;
 } ek_train_model_t;
 
 extern ek_train_model_t ek_train_model; /* generated: train_head.c */
@@ -68,17 +70,21 @@ extern ek_train_model_t ek_train_model; /* generated: train_head.c */
  * starts with a status byte (EK_TRAIN_OK or an EK_TRAIN_E_* code). */
 enum {
     EK_TRAIN_CONFIG = 1,       /* f32 lr, f32 momentum, f32 weight_decay, u8 bias_only */
-    EK_TRAIN_SAMPLE = 2,       /* u16 label, u8 has_input, [input bytes] -> f32 loss, u8 pred, u32 cost */
+    EK_TRAIN_SAMPLE = 2,       /* u16 label, u8 flags, [u16 slot], [input bytes] -> f32 loss, u8 pred, u32 cost */
     EK_TRAIN_APPLY = 3,        /* -> u32 samples averaged, u32 cost */
-    EK_TRAIN_EVAL = 4,         /* u16 label, u8 has_input, [input] -> f32 loss, u8 pred, u32 cost */
+    EK_TRAIN_EVAL = 4,         /* u16 label, u8 flags, [u16 slot], [input] -> f32 loss, u8 pred, u32 cost */
     EK_TRAIN_CHECKPOINT = 5,   /* -> u32 sequence number written */
     EK_TRAIN_STATUS = 6,       /* -> u32 restored seq, u32 train bytes, u32 param floats, u32 samples */
     EK_TRAIN_RESET_WEIGHTS = 7,/* back to the deployed weights */
     EK_TRAIN_TORN_CHECKPOINT = 8 /* fault injection: write half a checkpoint, then reboot */
 };
+/* SAMPLE/EVAL flags. The backbone is frozen, so its int8 feature of a sample never
+ * changes: STORE keeps it in a feature-cache slot (u16 slot after the flags) and a later
+ * epoch sends only CACHED + the slot, skipping both the transfer and the backbone. */
+enum { EK_TRAIN_F_INPUT = 1, EK_TRAIN_F_STORE = 2, EK_TRAIN_F_CACHED = 4 };
 enum {
     EK_TRAIN_OK = 0, EK_TRAIN_E_LABEL = 1, EK_TRAIN_E_INPUT_SIZE = 2, EK_TRAIN_E_ARGS = 3,
-    EK_TRAIN_E_UNKNOWN = 4, EK_TRAIN_E_MODEL = 5, EK_TRAIN_E_NO_GRADS = 6
+    EK_TRAIN_E_UNKNOWN = 4, EK_TRAIN_E_MODEL = 5, EK_TRAIN_E_NO_GRADS = 6, EK_TRAIN_E_SLOT = 7
 };
 
 /* The pieces, exposed for host-native tests (ctypes) and the benchmarks. */

@@ -48,8 +48,11 @@ def load_array_file(path, what="--calib"):
               help="mcu: make the last K fully connected layers trainable on the device (FP32 head; see `edgesdk finetune`).")
 @click.option("--train", "train_mode", type=click.Choice(["last", "bias"]), default=None,
               help="mcu on-device training: 'last' trains weights and biases of the head, 'bias' only its biases.")
+@click.option("--train-cache", type=int, default=0, show_default=True,
+              help="mcu on-device training: keep N samples' backbone features on the device (epochs after the "
+                   "first skip the frozen backbone; N x feature bytes of RAM).")
 def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, vlen, gpu_api, no_measure, as_json,
-            train_last, train_mode):
+            train_last, train_mode, train_cache):
     """Build MODEL (.onnx, .edg) for a target and board.
 
     The build folder holds the generated C project (src/), the image, the lowered graph
@@ -83,7 +86,7 @@ def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, 
         from ..errors import EdgeError
         raise EdgeError(f"--dtype {dtype}: the mcu target runs int8 (s8) only")
     click.echo(f"edgesdk build: {model} -> {out_dir} ({target}, board {board or 'default'})", err=as_json)
-    if train_last is not None or train_mode is not None:
+    if train_last is not None or train_mode is not None or train_cache:
         from ..errors import EdgeError
         from ..pipeline import DEFAULT_BOARDS
         from ..train.build import build_trainable
@@ -91,7 +94,7 @@ def command(model, target, board, out_dir, input_shapes, calib, kernels, dtype, 
             raise EdgeError(f"--train-last/--train: on-device training builds target mcu, not {target}")
         result = build_trainable(graph, board or DEFAULT_BOARDS["mcu"], out_dir, calib_data,
                                  last_k=1 if train_last is None else train_last, mode=train_mode or "last",
-                                 kernels=kernels, measure=not no_measure, quiet=as_json)
+                                 kernels=kernels, measure=not no_measure, quiet=as_json, cache_samples=train_cache)
     else:
         result = build(graph, target, board, out_dir, calib=calib_data, kernels=kernels, measure=not no_measure,
                        quiet=as_json, **opts)

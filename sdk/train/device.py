@@ -13,7 +13,20 @@ from ..errors import DataError, DeviceError, EdgeError
 # runtime/train/ek_train.h
 CONFIG, SAMPLE, APPLY, EVAL, CHECKPOINT, STATUS, RESET_WEIGHTS, TORN_CHECKPOINT = range(1, 9)
 _ERRORS = {1: "label out of range", 2: "sample of the wrong size", 3: "malformed arguments",
-           4: "unknown training command", 5: "the model failed to run", 6: "no samples accumulated"}
+           4: "unknown training command", 5: "the model failed to run", 6: "no samples accumulated",
+           7: "feature-cache slot out of range"}
+F_INPUT, F_STORE, F_CACHED = 1, 2, 4
+
+
+def pack_sample_args(label, data=None, train=True, store=None, cached=None):
+    """SAMPLE/EVAL payload: label, flags, [u16 slot], [input bytes] (ek_train.h)."""
+    flags = (F_INPUT if data is not None else 0) | (F_STORE if store is not None else 0) | \
+        (F_CACHED if cached is not None else 0)
+    body = struct.pack("<BHB", SAMPLE if train else EVAL, int(label), flags)
+    slot = store if store is not None else cached
+    if slot is not None:
+        body += struct.pack("<H", int(slot))
+    return body + (data or b"")
 
 
 @dataclass
@@ -21,14 +34,16 @@ class FinetuneResult:
     history: list = field(default_factory=list)  # per epoch: loss, train_acc, test_acc, seconds
     before_acc: float = None
     after_acc: float = None
-    instructions_per_sample: float = None
+    instructions_per_sample: float = None          # first epoch: backbone + head
+    instructions_per_cached_sample: float = None   # later epochs from the feature cache
     train_bytes: int = 0
     status: dict = field(default_factory=dict)
     weights: list = field(default_factory=list)   # [(w, b)] read back from the device at the end
 
     def to_json(self):
         return {"history": self.history, "before_acc": self.before_acc, "after_acc": self.after_acc,
-                "instructions_per_sample": self.instructions_per_sample, "train_bytes": self.train_bytes,
+                "instructions_per_sample": self.instructions_per_sample,
+                "instructions_per_cached_sample": self.instructions_per_cached_sample, "train_bytes": self.train_bytes,
                 "status": self.status}
 
 
@@ -87,16 +102,21 @@ class DeviceTrainer:
             self._files = getattr(self.dev, "file_dir", None) is not None and bool(self.client.has_files)
         return self._files
 
-    def sample(self, x, label, train=True):
+    def sample(self, x, label, train=True, store=None, cached=None):
+        """One sample: forward (+ backward when train). `store=k` keeps its backbone
+        feature in cache slot k; `cached=k` (x unused) trains on slot k's feature."""
         self._check_label(label)
-        data = self.device_bytes(x)
-        if self._use_files():
-            path = Path(self.dev.file_dir) / "train_in.bin"
-            path.write_bytes(data)
-            self.client.load_input(0, path, len(data))
-            body = struct.pack("<BHB", SAMPLE if train else EVAL, int(label), 0)  # input already in place
+        if cached is not None:
+            body = pack_sample_args(label, None, train, cached=cached)
         else:
-            body = struct.pack("<BHB", SAMPLE if train else EVAL, int(label), 1) + data
+            data = self.device_bytes(x)
+            if self._use_files():
+                path = Path(self.dev.file_dir) / "train_in.bin"
+                path.write_bytes(data)
+                self.client.load_input(0, path, len(data))
+                body = pack_sample_args(label, None, train, store=store)   # input already in place
+            else:
+                body = pack_sample_args(label, data, train, store=store)
         r = self._call(body, "SAMPLE" if train else "EVAL")
         loss, pred, cost = struct.unpack_from("<fBI", r)
         self.last_cost = cost
@@ -153,9 +173,11 @@ def check_data(x, y, n_classes):
 
 def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0,
              x_test=None, y_test=None, board=None, seed=0, progress=True, checkpoint_every_epoch=True,
-             bulk="auto", port=None):
+             bulk="auto", port=None, use_cache=True):
     """Fine-tune the head of `build_dir` on (x, y) on its board/emulator; returns FinetuneResult.
-    bulk="line" streams every sample over the serial line even where host files work."""
+    bulk="line" streams every sample over the serial line even where host files work.
+    With a feature cache in the build (--train-cache N), the first N samples are sent
+    once: later epochs train on their cached backbone features (use_cache=False: never)."""
     from ..hil import open_device
     build_dir = Path(build_dir)
     manifest = json.loads((build_dir / "manifest.json").read_text())
@@ -164,6 +186,7 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
     x, y = check_data(x, y, int(manifest["train"]["n_classes"]))
     rng = np.random.default_rng(seed)
     res = FinetuneResult(train_bytes=int(manifest["train"]["train_bytes"]))
+    cache = min(int(manifest["train"].get("cache_slots", 0)), len(x)) if use_cache else 0
     with open_device(build_dir, board=board, bulk=bulk, port=port) as dev:
         tr = DeviceTrainer(dev, manifest)
         tr.device_bytes(x[:1])  # shape check before anything runs
@@ -177,19 +200,27 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
         for ep in range(epochs):
             t0 = time.monotonic()
             order = rng.permutation(len(x))
-            losses, correct, cost = [], 0, 0
+            losses, correct, cost, cost_cached, n_cached, cost_apply = [], 0, 0, 0, 0, 0
             for i in range(0, len(x), batch_size):
                 for j in order[i:i + batch_size]:
-                    lo, pred = tr.sample(x[j:j + 1], int(y[j]))
-                    cost += tr.last_cost
+                    if j < cache and ep > 0:      # the frozen backbone's feature is on the device
+                        lo, pred = tr.sample(None, int(y[j]), cached=int(j))
+                        cost_cached += tr.last_cost
+                        n_cached += 1
+                    else:
+                        lo, pred = tr.sample(x[j:j + 1], int(y[j]), store=int(j) if j < cache else None)
+                        cost += tr.last_cost
                     losses.append(lo)
                     correct += int(pred == y[j])
                     if bar is not None:
                         bar.update(1)
                 tr.apply()
-                cost += tr.last_cost
+                cost_apply += tr.last_cost
+            apply_per_sample = cost_apply / len(x)      # the SGD step, amortized over its batch
             if res.instructions_per_sample is None:
-                res.instructions_per_sample = cost / len(x)
+                res.instructions_per_sample = cost / len(x) + apply_per_sample
+            elif n_cached and res.instructions_per_cached_sample is None:
+                res.instructions_per_cached_sample = cost_cached / n_cached + apply_per_sample
             rec = {"epoch": ep + 1, "loss": float(np.mean(losses)), "train_acc": correct / len(x),
                    "seconds": round(time.monotonic() - t0, 2)}
             if checkpoint_every_epoch:

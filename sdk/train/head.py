@@ -83,8 +83,9 @@ def split_head(graph, last_k=1):
     return backbone, head, feat
 
 
-def training_memory(head, mode="last"):
-    """Bytes of every static buffer the device training runtime uses (ek_train.h)."""
+def training_memory(head, mode="last", cache_slots=0):
+    """Bytes of every static buffer the device training runtime uses (ek_train.h),
+    including `cache_slots` int8 feature vectors of the feature cache."""
     total = 0
     widest = max(max(L.w.shape) for L in head)
     for L in head:
@@ -99,6 +100,7 @@ def training_memory(head, mode="last"):
     state_floats = sum(L.b.size if mode == "bias" else L.w.size + L.b.size for L in head)
     total += F32 * (2 * n_classes + 2 * widest)                 # logits, dlogits, 2 gradient buffers
     total += 2 * (16 + F32 * state_floats)                      # two checkpoint slots
+    total += cache_slots * head[0].w.shape[1]                   # int8 feature cache
     return total
 
 

@@ -76,7 +76,7 @@ def compile_native_head(head_c, n_features, out_so):
 class NativeHead:
     """ctypes view of the runtime: forward/backward, apply, checkpoints, ek_train_step."""
 
-    def __init__(self, head, feature_scale=1.0, feature_zp=0, mode="last", workdir=None):
+    def __init__(self, head, feature_scale=1.0, feature_zp=0, mode="last", workdir=None, cache_slots=0):
         from ..codegen.mcu.train_emit import emit_train_head
         from .head import training_memory
         self._tmp = None
@@ -86,7 +86,8 @@ class NativeHead:
         self.head = head
         self.n_features = int(head[0].w.shape[1])
         self.n_classes = int(head[-1].w.shape[0])
-        text = emit_train_head(head, feature_scale, feature_zp, mode, training_memory(head, mode))
+        text = emit_train_head(head, feature_scale, feature_zp, mode, training_memory(head, mode, cache_slots),
+                               cache_slots=cache_slots)
         so = compile_native_head(text, self.n_features, Path(workdir) / "libek_train.so")
         lib = self.lib = ctypes.CDLL(str(so))
         lib.ek_train_forward_backward.restype = ctypes.c_float
@@ -194,8 +195,9 @@ class _Model(ctypes.Structure):
                 ("param_floats", ctypes.c_uint32), ("train_bytes", ctypes.c_uint32)]
 
 
-def pack_sample(label, feature_q=None, train=True):
-    """EK_TRAIN_SAMPLE/EVAL payload with an int8 feature vector (identity backbone)."""
-    from .device import EVAL, SAMPLE
-    body = struct.pack("<BHB", SAMPLE if train else EVAL, int(label), 0 if feature_q is None else 1)
-    return body + (b"" if feature_q is None else np.asarray(feature_q, np.int8).tobytes())
+def pack_sample(label, feature_q=None, train=True, store=None, cached=None):
+    """EK_TRAIN_SAMPLE/EVAL payload with an int8 feature vector (identity backbone),
+    optionally stored into / taken from a feature-cache slot."""
+    from .device import pack_sample_args
+    return pack_sample_args(label, None if feature_q is None else np.asarray(feature_q, np.int8).tobytes(),
+                            train=train, store=store, cached=cached)

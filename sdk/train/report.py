@@ -22,6 +22,9 @@ def finetune_table(res, train_manifest):
     if res.instructions_per_sample is not None:
         lines.append(f"instructions/sample  {res.instructions_per_sample:,.0f}  "
                      "(backbone inference + head forward/backward + SGD, averaged)")
+    if res.instructions_per_cached_sample is not None:
+        lines.append(f"  from the cache     {res.instructions_per_cached_sample:,.0f}  "
+                     f"(epochs 2+: the frozen backbone's features kept on the device, {t.get('cache_slots', 0)} slots)")
     if res.status:
         lines.append(f"device               {res.status['samples_seen']} samples trained, "
                      f"checkpoint #{res.history[-1].get('checkpoint', '-') if res.history else '-'}")
