@@ -5,7 +5,7 @@ import click
 
 @click.command("finetune", epilog="""\b
 Example:
-  edgesdk build model.onnx --calib calib.npy --train-last 1 -o build/tl
+  edgesdk build model.onnx --calib calib.npy --train-last 1 --train-cache 300 -o build/tl
   edgesdk finetune build/tl --data new_classes.npz --test new_test.npz --epochs 3
 DATA.npz holds x (samples, N x input shape, float) and y (class indices, N).
 """)
@@ -19,8 +19,9 @@ DATA.npz holds x (samples, N x input shape, float) and y (class indices, N).
 @click.option("--momentum", type=float, default=0.9, show_default=True)
 @click.option("--weight-decay", type=float, default=0.0, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True, help="seed of the sample order")
+@click.option("--no-cache", is_flag=True, help="send every sample every epoch even if the build has a feature cache")
 @click.option("--json", "json_out", type=click.Path(dir_okay=False), help="also write the results as JSON here")
-def command(build, data, test, epochs, board, batch, lr, momentum, weight_decay, seed, json_out):
+def command(build, data, test, epochs, board, batch, lr, momentum, weight_decay, seed, no_cache, json_out):
     """Fine-tune the trainable head of BUILD on the device."""
     import json
     from pathlib import Path
@@ -42,7 +43,8 @@ def command(build, data, test, epochs, board, batch, lr, momentum, weight_decay,
     if manifest is None:
         raise DataError(f"{build}: not a build folder (no manifest.json)")
     res = finetune(build, x, y, epochs=epochs, batch_size=batch, lr=lr, momentum=momentum,
-                   weight_decay=weight_decay, x_test=xt, y_test=yt, board=board, seed=seed, progress=True)
+                   weight_decay=weight_decay, x_test=xt, y_test=yt, board=board, seed=seed, progress=True,
+                   use_cache=not no_cache)
     click.echo(finetune_table(res, manifest["train"]))
     if json_out:
         write_text(json_out, json.dumps(res.to_json(), indent=2))
