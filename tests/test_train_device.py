@@ -142,6 +142,12 @@ def test_a_model_without_a_trainable_head_is_refused(tmp_path):
     with pytest.raises(EdgeError, match="no trainable layers"):
         build_trainable(model, BOARD, tmp_path / "b", calib=x, example_inputs=torch.from_numpy(x[:1]), quiet=True)
     assert not (tmp_path / "b").exists()
+    # an ordinary (inference-only) build cannot be fine-tuned: said before any device is opened
+    from edgesdk.pipeline import build, load_graph
+    build(load_graph(model, example_inputs=torch.from_numpy(x[:1])), "mcu", BOARD, tmp_path / "inf", calib=x,
+          measure=False, quiet=True)
+    with pytest.raises(EdgeError, match=r"inf: this build has no trainable layers \(build it with --train-last K\)"):
+        finetune(tmp_path / "inf", x, np.zeros(len(x), np.int64), epochs=1, progress=False)
 
 
 def test_training_memory_that_does_not_fit_is_a_fit_error_at_build_time(tmp_path):
