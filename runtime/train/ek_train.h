@@ -76,7 +76,8 @@ enum {
     EK_TRAIN_CHECKPOINT = 5,   /* -> u32 sequence number written */
     EK_TRAIN_STATUS = 6,       /* -> u32 restored seq, u32 train bytes, u32 param floats, u32 samples */
     EK_TRAIN_RESET_WEIGHTS = 7,/* back to the deployed weights */
-    EK_TRAIN_TORN_CHECKPOINT = 8 /* fault injection: write half a checkpoint, then reboot */
+    EK_TRAIN_TORN_CHECKPOINT = 8 /* fault injection: a checkpoint whose data is half written (as if power
+                                    failed mid-write; the host then resets the device) */
 };
 /* SAMPLE/EVAL flags. The backbone is frozen, so its int8 feature of a sample never
  * changes: STORE keeps it in a feature-cache slot (u16 slot after the flags) and a later
