@@ -180,8 +180,10 @@ typedef struct {
     const int32_t *mult;    /* 28: requantization (acc == NULL only), block's first channel */
     const int32_t *shift;   /* 32 */
     int8_t *out;            /* 36: block's first channel, pixel 0 */
-    int32_t out_c;          /* 40: bytes between pixels */
-    int32_t zp, lo, hi;     /* 44, 48, 52 */
+    int32_t rc;             /* 40: 2 * (zp - lo) + 1: rounding + zero point - lo, in units of 2^(u-1) */
+    int32_t lo;             /* 44: act_min */
+    int32_t span;           /* 48: act_max - act_min (0..255) */
+    int32_t out_c;          /* 52: bytes between pixels */
 } ek_dsp_tile_job_t;
 
 #define EK_DSP_G1                         \
@@ -204,22 +206,37 @@ typedef struct {
     "smlad lr, r3, r6, lr\n\t"            \
     "smlad lr, r2, r7, lr\n\t"
 
-/* r0 = m, r4 = 2^(u-1) + (zp << u), r3 = u, r5 = lo, r6 = hi */
+/* r1 = m, r3 = u, r4 = rc << (u-1), r5 = lo, r6 = span: y - lo = (h + r4) >> u exactly,
+ * USAT #8 clamps it to [0, 255], a compare to [0, span] (skipped when span is 255), and
+ * lo goes back on.  ek_dsp_fast_shifts keeps u in 1..21, so h + r4 cannot overflow. */
 #define EK_DSP_RQ(x)                      \
-    "smmul " x ", " x ", r0\n\t"          \
+    "smmul " x ", " x ", r1\n\t"          \
     "add " x ", " x ", r4\n\t"            \
     "asr " x ", " x ", r3\n\t"            \
-    "cmp " x ", r5\n\t"                   \
-    "it lt\n\t"                           \
-    "movlt " x ", r5\n\t"                 \
+    "usat " x ", #8, " x "\n\t"           \
     "cmp " x ", r6\n\t"                   \
     "it gt\n\t"                           \
-    "movgt " x ", r6\n\t"
+    "movgt " x ", r6\n\t"                 \
+    "add " x ", " x ", r5\n\t"
+#define EK_DSP_RQ_FULL(x)                 \
+    "smmul " x ", " x ", r1\n\t"          \
+    "add " x ", " x ", r4\n\t"            \
+    "asr " x ", " x ", r3\n\t"            \
+    "usat " x ", #8, " x "\n\t"           \
+    "add " x ", " x ", r5\n\t"
+#define EK_DSP_ST6                        \
+    "strb r8, [r2]\n\t"                   \
+    "strb r9, [r2, r7]\n\t"               \
+    "add r2, r2, r7, lsl #1\n\t"          \
+    "strb r10, [r2]\n\t"                  \
+    "strb r11, [r2, r7]\n\t"              \
+    "add r2, r2, r7, lsl #1\n\t"          \
+    "strb r12, [r2]\n\t"                  \
+    "strb lr, [r2, r7]\n\t"
 
 __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_dsp_tile_job_t *job) {
     /* stack: [sp] job, [sp+4] channels left, [sp+8] acc cursor, [sp+12] end of the
-     * one-at-a-time groups, [sp+16] end of the row's groups, [sp+20] weights (while the
-     * requantization borrows r0), [sp+24] bias cursor, [sp+28] channel index */
+     * one-at-a-time groups, [sp+16] end of the row's groups, [sp+20] unused, [sp+24] bias cursor, [sp+28] channel index */
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
         "sub sp, sp, #36\n\t"
@@ -243,12 +260,10 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "add r3, r0, r3, lsl #2\n\t"
         "str r3, [sp, #16]\n\t"
         "ldr r2, [sp, #24]\n\t"
-        "cbz r2, 6f\n\t"
+        "movs r3, #0\n\t"
+        "cbz r2, 7f\n\t"
         "ldr r3, [r2], #4\n\t"
         "str r2, [sp, #24]\n\t"
-        "b 7f\n\t"
-        "6:\n\t"
-        "movs r3, #0\n\t"
         "7:\n\t"
         "mov r8, r3\n\t"
         "mov r9, r3\n\t"
@@ -277,37 +292,31 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "str r2, [sp, #8]\n\t"
         "b 9f\n\t"
         "8:\n\t"                          /* requantize and store 6 int8 */
-        "str r0, [sp, #20]\n\t"
         "ldr r2, [sp]\n\t"
-        "ldr r1, [sp, #28]\n\t"
-        "ldr r0, [r2, #28]\n\t"
-        "ldr r0, [r0, r1, lsl #2]\n\t"
+        "ldr r7, [sp, #28]\n\t"           /* channel index i */
+        "ldr r1, [r2, #28]\n\t"
+        "ldr r1, [r1, r7, lsl #2]\n\t"    /* m */
         "ldr r3, [r2, #32]\n\t"
-        "ldr r3, [r3, r1, lsl #2]\n\t"
-        "mvns r3, r3\n\t"
-        "ldr r4, [r2, #44]\n\t"
+        "ldr r3, [r3, r7, lsl #2]\n\t"
+        "mvns r3, r3\n\t"                 /* u = -1 - shift */
+        "ldr r4, [r2, #36]\n\t"
+        "add r4, r4, r7\n\t"              /* out + i */
+        "adds r7, r7, #1\n\t"
+        "str r7, [sp, #28]\n\t"
+        "add r7, r2, #40\n\t"
+        "mov r2, r4\n\t"
+        "ldmia r7, {r4, r5, r6, r7}\n\t"  /* rc, lo, span, out_c */
         "lsls r4, r4, r3\n\t"
-        "subs r5, r3, #1\n\t"
-        "movs r6, #1\n\t"
-        "lsls r6, r6, r5\n\t"
-        "add r4, r4, r6\n\t"
-        "ldr r5, [r2, #48]\n\t"
-        "ldr r6, [r2, #52]\n\t"
-        "ldr r7, [r2, #40]\n\t"
-        "ldr r2, [r2, #36]\n\t"
-        "add r2, r2, r1\n\t"
-        "adds r1, r1, #1\n\t"
-        "str r1, [sp, #28]\n\t"
+        "asrs r4, r4, #1\n\t"             /* rc << (u - 1) */
+        "cmp r6, #255\n\t"
+        "beq 10f\n\t"
         EK_DSP_RQ("r8") EK_DSP_RQ("r9") EK_DSP_RQ("r10") EK_DSP_RQ("r11") EK_DSP_RQ("r12") EK_DSP_RQ("lr")
-        "strb r8, [r2]\n\t"
-        "strb r9, [r2, r7]\n\t"
-        "add r2, r2, r7, lsl #1\n\t"
-        "strb r10, [r2]\n\t"
-        "strb r11, [r2, r7]\n\t"
-        "add r2, r2, r7, lsl #1\n\t"
-        "strb r12, [r2]\n\t"
-        "strb lr, [r2, r7]\n\t"
-        "ldr r0, [sp, #20]\n\t"
+        EK_DSP_ST6
+        "b 9f\n\t"
+        "10:\n\t"                         /* no activation bounds: [lo, lo + 255] */
+        EK_DSP_RQ_FULL("r8") EK_DSP_RQ_FULL("r9") EK_DSP_RQ_FULL("r10") EK_DSP_RQ_FULL("r11")
+        EK_DSP_RQ_FULL("r12") EK_DSP_RQ_FULL("lr")
+        EK_DSP_ST6
         "9:\n\t"
         "ldr r2, [sp]\n\t"
         "ldr r2, [r2, #16]\n\t"
@@ -321,16 +330,19 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
 }
 #undef EK_DSP_G1
 #undef EK_DSP_RQ
+#undef EK_DSP_RQ_FULL
+#undef EK_DSP_ST6
 
 /* 1 when every channel's shift suits the in-register requantization (u = -1 - shift in
- * 1..22: the SMMUL path of ek_requant_dsp, and zp << u + 2^(u-1) + |h| < 2^31). */
+ * 1..21: the SMMUL path of ek_requant_dsp, and |h| + |rc << (u-1)| < 2^30 + 2^29). */
 EK_INLINE int32_t ek_dsp_fast_shifts(const int32_t *shift, int32_t n) {
     for (int32_t i = 0; i < n; i++)
-        if (shift[i] > -2 || shift[i] < -23) return 0;
+        if (shift[i] > -2 || shift[i] < -22) return 0;
     return 1;
 }
 
 #define EK_DSP_BLOCK 8  /* channels per ek_dsp_tile_block call: 8 x 6 int32 on the stack */
+#define EK_DSP_ROW_MAX 256 /* K up to which a K % 4 != 0 last weight row is padded on the stack */
 
 /* Rewrites the K % 4 tail of a column (natural order at `tail_slot`) as one more
  * reordered group, zero-padded, so that the tile treats it as a whole group. */
@@ -348,8 +360,9 @@ EK_INLINE void ek_dsp_pad_tail(int16_t *tail_slot, int32_t tail) {
  * (whole tiles are then requantized inside the tile routine).  When K % 4 != 0 the
  * column's tail must be a zero-padded reordered group (ek_dsp_pad_tail): the tile reads
  * it with the next 4-byte word of each weight row, whose bytes past K meet zeros.  The
- * very last row has no next row to borrow from (an over-read past the weights), so its
- * tail is done in C. */
+ * very last row has no next row to borrow from (an over-read past the weights): a
+ * zero-padded copy of it goes through the tile (K <= EK_DSP_ROW_MAX), else its tail is
+ * done in C. */
 EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const int8_t *weights,
                                const int32_t *bias, const int32_t *multiplier, const int32_t *shift,
                                const int16_t *col, int32_t n, int8_t *out, int32_t fast) {
@@ -360,9 +373,11 @@ EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const in
     int32_t acc[EK_DSP_BLOCK * EK_DSP_NPIX];
     /* with a tail: one more (padded) group, and the row pointer steps back 4 - tail */
     ek_dsp_tile_job_t job = {weights, col, groups + (tail != 0), 0, tail ? tail - 4 : 0, acc,
-                             bias, multiplier, shift, out, out_c, zp, lo, hi};
-    for (int32_t oc0 = 0; oc0 < out_c; oc0 += EK_DSP_BLOCK) {
-        const int32_t nb = out_c - oc0 < EK_DSP_BLOCK ? out_c - oc0 : EK_DSP_BLOCK;
+                             bias, multiplier, shift, out, 2 * (zp - lo) + 1, lo, hi - lo, out_c};
+    /* requantizing in registers needs no acc buffer: all channels in one call */
+    const int32_t block = in_regs ? out_c : EK_DSP_BLOCK;
+    for (int32_t oc0 = 0; oc0 < out_c; oc0 += block) {
+        const int32_t nb = out_c - oc0 < block ? out_c - oc0 : block;
         const int32_t last_tail = tail && oc0 + nb == out_c;  /* last row: tail in C */
         job.w = weights + (size_t)oc0 * K;
         job.n_chan = nb - last_tail;
@@ -373,9 +388,27 @@ EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const in
         job.out = out + oc0;
         if (job.n_chan && job.groups) ek_dsp_tile_block(&job);
         int32_t j0 = in_regs ? nb - last_tail : 0;  /* channels still to requantize in C */
-        if (last_tail) {
+        if (last_tail && K <= EK_DSP_ROW_MAX) {
+            /* the last row, copied and zero-padded to whole groups, through the tile too */
+            int8_t row[EK_DSP_ROW_MAX + 4];
+            const int8_t *src = weights + (size_t)(out_c - 1) * K;
+            int32_t e = 0;
+            for (; e + 4 <= K; e += 4) ek_st32(row + e, ek_ld32(src + e));
+            for (; e < K; e++) row[e] = src[e];
+            for (; e & 3; e++) row[e] = 0;
+            ek_dsp_tile_job_t one = job;
+            one.w = row;
+            one.n_chan = 1;
+            one.acc = in_regs ? (int32_t *)0 : acc + EK_DSP_NPIX * (nb - 1);
+            one.bias = bias ? bias + out_c - 1 : bias;
+            one.mult = multiplier + out_c - 1;
+            one.shift = shift + out_c - 1;
+            one.out = out + out_c - 1;
+            ek_dsp_tile_block(&one);
+            if (in_regs) j0 = nb;
+        } else if (last_tail) {
             const int32_t oc = out_c - 1;
-            int32_t *a = acc + EK_DSP_NPIX * (nb - 1);
+            int32_t *a = acc + EK_DSP_NPIX * (in_regs ? 0 : nb - 1);
             const int32_t b = bias ? bias[oc] : 0;
             if (groups) {
                 ek_dsp_tile_job_t one = {weights + (size_t)oc * K, col, groups, 1, 0, a, bias ? bias + oc : bias};
@@ -392,7 +425,7 @@ EK_INLINE void ek_dsp_mat_cols(const ek_conv_s8_params_t *p, int32_t K, const in
         }
         for (int32_t j = j0; j < nb; j++) {
             const int32_t oc = oc0 + j;
-            const int32_t *a = acc + EK_DSP_NPIX * j;  /* bias included */
+            const int32_t *a = acc + EK_DSP_NPIX * (j - j0);  /* bias included */
             const int32_t m = multiplier[oc], s = shift[oc];
             int8_t *yq = out + oc;
             for (int32_t q = 0; q < n; q++, yq += out_c) *yq = ek_output_stage_dsp(a[q], m, s, zp, lo, hi);
