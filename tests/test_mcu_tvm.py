@@ -160,6 +160,11 @@ def test_qemu_selftest_with_tvm_layers_is_bit_exact(grouped_q, tmp_path, board):
     text = format_summary(r.manifest)
     assert all(L["impl"] in text for L in tvm_layers)           # the summary says which layers are TVM's
     assert "ek_tvm_call" in (tmp_path / "b" / "src" / "model.c").read_text()
+    # The rig firmware (firmware.elf) carries the same TVM code: random cases through the
+    # host-in-the-loop server must match the reference too.
+    from edgesdk.hil.validate import validate
+    report = validate(tmp_path / "b", cases=3, seed=1)
+    assert report.passed and len(report.cases) == 3, [c.error for c in report.cases]
 
 
 def test_tvm_workspace_comes_from_the_arena_scratch(grouped_q, tmp_path, monkeypatch):
