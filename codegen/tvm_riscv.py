@@ -114,6 +114,47 @@ def build_layer(layer, out, xlen=32):
     return out, f"__tvm_ffi_{names[0]}"
 
 
+# ops the model builder may hand to TVM when no hand kernel exists: op -> topi builder
+def _softmax(node_attrs, ndim):
+    from tvm import topi
+    axis = int(node_attrs.get("axis", -1))
+    return lambda x: topi.nn.softmax(x, axis=axis if axis >= 0 else ndim + axis)
+
+
+def _unary(name):
+    def make(node_attrs, ndim):
+        from tvm import topi
+        return getattr(topi, name)
+    return make
+
+
+TVM_OPS = {"Sigmoid": _unary("sigmoid"), "Tanh": _unary("tanh"), "Softmax": _softmax}
+
+
+def build_op(op, attrs, shape, dtype, out, xlen, name):
+    """One graph op (a TVM_OPS key) on one input of `shape` as an LLVM object for riscv
+    xlen; the function is exported as __tvm_ffi_<name> (out = ffi(in)). Returns the path."""
+    import tvm
+    from tvm import relax
+    from tvm.script import relax as R
+    if op not in TVM_OPS:
+        raise EdgeError(f"op {op!r} has no TVM path; TVM ops: {', '.join(TVM_OPS)}")
+    fn = TVM_OPS[op](dict(attrs), len(shape))
+    bb = relax.BlockBuilder()
+    x = relax.Var("x", R.Tensor(tuple(int(d) for d in shape), DTYPES[dtype]))
+    with bb.function("main", [x]):
+        with bb.dataflow():
+            y = bb.emit_te(fn, x, primfunc_name_hint=name)
+            o = bb.emit_output(y)
+        bb.emit_func_output(o)
+    ex = tvm.relax.build(bb.get(), tvm.target.Target(target_for(xlen)))
+    llvm = [m for m in ex.mod.imports if m.kind == "llvm"][0]
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    llvm.write_to_file(str(out))
+    return out
+
+
 def mod_after_legalize(mod):
     from tvm import relax
     return relax.transform.LegalizeOps()(mod)

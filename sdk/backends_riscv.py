@@ -4,7 +4,8 @@
 
 Per node, a hand kernel of kernels/ek_*_<dtype>_rvv.c (conv2d, pointwise, depthwise,
 linear, max/avg/global pooling, relu/relu6/hard-swish, add, flatten/reshape as aliases);
-an op without one is refused up front, every such node named at once. Activations live
+Sigmoid/Tanh/Softmax have no hand kernel and go to TVM (Relax -> LLVM object, called
+through tvm-ffi from model.c); any other op is refused up front, every such node named. Activations live
 in one static arena (edgesdk.lower.memory_plan, kernel scratch included).
 
 The build is checked before it is written: the same model.c, compiled for rv64 Linux user
@@ -46,6 +47,7 @@ class _Lowering:
         self.consts = {}       # C name -> array
         self.layers = []       # dicts: name, op, impl, macs, out, call (list of C with {OFF:tensor})
         self.problems = []     # (node, op + reason)
+        self.tvm = []          # layers compiled by TVM: name, op, attrs, shape
 
     def const(self, tensor_name, arr):
         cname = "w_" + "".join(c if c.isalnum() else "_" for c in tensor_name)
@@ -210,11 +212,32 @@ def _lower_alias(node, lw, sfx):
     lw.add(node, "alias", call, 0)
 
 
+def _lower_tvm(node, lw, sfx):
+    """No hand kernel: TVM compiles this op (an LLVM object linked into the image)."""
+    x, out = node.inputs[0], node.outputs[0]
+    if lw.shape(x) != lw.shape(out):
+        return lw.refuse(node, "TVM path covers shape-preserving ops only")
+    name = f"ek_tvm_{len(lw.tvm)}"
+    lw.tvm.append({"name": name, "op": node.op, "attrs": dict(node.attrs), "shape": list(lw.shape(x))})
+    call = [f"if (ek_tvm_call((ek_tvm_fn)__tvm_ffi_{name}, A({{OFF:{x}}}), A({{OFF:{out}}}), shape_{name}, "
+            f"{len(lw.shape(x))})) return 1;"]
+    lw.add(node, f"tvm:{name}", call, _numel(lw.shape(out)))
+
+
 LOWER = {"Conv": _lower_conv, "Gemm": _lower_gemm, "MatMul": _lower_gemm, "MaxPool": _lower_pool,
          "AveragePool": _lower_pool, "GlobalAveragePool": _lower_pool, "Add": _lower_eltwise,
          "Relu": _lower_eltwise, "Clip": _lower_eltwise, "HardSwish": _lower_eltwise}
 for _op in ALIAS_OPS:
     LOWER[_op] = _lower_alias
+
+
+def _tvm_ops():
+    """Ops TVM can take over when no hand kernel exists ({} without TVM installed)."""
+    import importlib.util
+    if importlib.util.find_spec("tvm") is None:
+        return {}
+    from .codegen.tvm_riscv import TVM_OPS
+    return TVM_OPS
 
 
 def check_graph(graph, dtype):
@@ -229,7 +252,8 @@ def check_graph(graph, dtype):
         if len(t.shape) != 4 or t.shape[0] != 1:
             raise EdgeError(f"graph input {name!r} has shape {list(t.shape)}: the riscv target takes one "
                             f"NCHW image (batch 1)")
-    missing = [(n.name, n.op) for n in graph.nodes if n.op not in LOWER]
+    tvm_ops = _tvm_ops()
+    missing = [(n.name, n.op) for n in graph.nodes if n.op not in LOWER and n.op not in tvm_ops]
     if missing:
         raise UnsupportedOpsError(missing, source=f"riscv {dtype} build (no {dtype.upper()} RVV kernel and no "
                                   f"TVM path for these ops)")
@@ -240,7 +264,7 @@ def lower(graph, dtype):
     lw = _Lowering(graph, dtype)
     sfx = f"{dtype}_rvv"
     for node in graph.nodes:
-        LOWER[node.op](node, lw, sfx)
+        LOWER.get(node.op, _lower_tvm)(node, lw, sfx)
     if lw.problems:
         raise UnsupportedOpsError(lw.problems, source=f"riscv {dtype} build")
     return lw
@@ -274,6 +298,7 @@ def _model_dict(graph, lw, plan, build_id, model_hash):
                        "out_elems": _numel(graph.tensors[l_["out"]].shape)})
     weight_bytes = sum(a.size * es for a in lw.consts.values())
     return {"dtype": lw.dtype, "build_id": build_id, "model_hash": model_hash, "arena_bytes": plan.arena_bytes,
+            "tvm": lw.tvm,
             "weight_bytes": weight_bytes, "consts": lw.consts, "layers": layers,
             "inputs": [{"off": plan.offsets[n], "elems": _numel(graph.tensors[n].shape)} for n in graph.inputs],
             "outputs": [{"off": plan.offsets[n], "elems": _numel(graph.tensors[n].shape)} for n in graph.outputs]}
@@ -381,10 +406,16 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
         (src / "main_baremetal.c").write_text(main_source("baremetal", dtype))
         (src / "selftest_input.h").write_text(selftest_header(x))
         inc = [runtime_dir() / "include", src]
+        tvm_objs = {}
+        if lw.tvm:
+            from .codegen.tvm_riscv import build_op
+            for bits in sorted({64, xlen} if baremetal else {64}):
+                tvm_objs[bits] = [build_op(t["op"], t["attrs"], t["shape"], dtype, src / f"tvm{bits}" / f"{t['name']}.o",
+                                           bits, t["name"]) for t in lw.tvm]
 
         # numerics: the same model.c in Linux user mode, every layer against the reference
         app = compile_linux([src / "model.c", src / "main_linux.c", *kfiles], tmp / "app", include_dirs=inc,
-                            defines={"EK_LAYER_DUMP": None})
+                            defines={"EK_LAYER_DUMP": None}, extra_objects=tvm_objs.get(64, []))
         x.tofile(tmp / "in.f32")
         r = run_linux(app, [tmp / "in.f32", tmp / "out.f32", tmp / "layers.f32"], vlen=vlen, timeout=timeout)
         if r.exit_code != 0:
@@ -404,6 +435,9 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
             files[f"src/kernels/{f.name}"] = f
             twin = f.with_name(f.name.replace("_f16_", "_f32_"))
             files[f"src/kernels/{twin.name}"] = twin          # FP16 sources include their FP32 twin
+        for bits, objs in tvm_objs.items():
+            for o in objs:
+                files[f"src/tvm{bits}/{o.name}"] = o
         for h in ("ek_float.h", "ek_float_impl.h"):
             files[f"src/include/{h}"] = kernels_dir() / "include" / h
         files["src/include/ek_model_api.h"] = runtime_dir() / "include" / "ek_model_api.h"
@@ -412,7 +446,7 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
         if baremetal:
             fw = compile_baremetal([src / "model.c", src / "main_baremetal.c", *kfiles], tmp / "firmware.elf",
                                    xlen=xlen, defines={"EK_LAYER_TIMING": None}, include_dirs=inc,
-                                   ram_bytes=b.ram.size)
+                                   ram_bytes=b.ram.size, extra_objects=tvm_objs.get(xlen, []))
             code, text = run_baremetal(fw, timeout=timeout, vlen=vlen, xlen=xlen)
             if code != 0:
                 raise DeviceError(f"{b.name}: firmware exited with {code}: {text[-300:]!r}")

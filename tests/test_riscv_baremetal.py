@@ -162,3 +162,22 @@ def test_baremetal_errors(tmp_path):
     loop.write_text("int main(void) { for (;;) { } }\n")
     with pytest.raises(DeviceError, match="no exit after 2 s"):
         run_baremetal(compile_baremetal([loop], tmp_path / "loop.elf"), timeout=2)
+
+
+def test_baremetal_expf_matches_numpy(tmp_path):
+    """platform.c's expf (what TVM objects call on bare metal) against numpy float32."""
+    from edgesdk.package.riscv import compile_baremetal, run_baremetal
+    xs = [-110.0, -90.0, -20.5, -3.3, -1e-3, 0.0, 0.5, 1.0, 2.7, 10.0, 42.0, 88.0]
+    src = tmp_path / "e.c"
+    src.write_text('#include "ek_rv_platform.h"\nfloat expf(float);\n'
+                   f'static const float xs[] = {{{", ".join(repr(x) + "f" for x in xs)}}};\n'
+                   'int main(void) { for (unsigned i = 0; i < sizeof xs / sizeof xs[0]; i++) {\n'
+                   '  union { float f; uint32_t u; } v = {expf(xs[i])}; ek_rv_put_hex32(v.u); ek_rv_putc(10); }\n'
+                   '  return 0; }\n')
+    code, text = run_baremetal(compile_baremetal([src], tmp_path / "e.elf"), timeout=30)
+    assert code == 0
+    got = np.array([int(h, 16) for h in text.split()], np.uint32).view(np.float32)
+    ref = np.exp(np.array(xs, np.float64))
+    normal = ref > 1.2e-38
+    np.testing.assert_allclose(got[normal], ref[normal], rtol=2e-6)
+    assert np.all(np.abs(got[~normal] - ref[~normal]) < 1e-40)

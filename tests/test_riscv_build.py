@@ -77,12 +77,12 @@ def test_resnet8_f16_residuals(tmp_path):
 class _Odd(nn.Module):
     def __init__(self):
         super().__init__()
-        self.conv = nn.Conv2d(4, 4, 3, padding=1, groups=2)
+        self.conv = nn.Conv2d(4, 4, 3, padding=1)
         self.fc = nn.Linear(4 * 8 * 8, 5)
 
     def forward(self, x):
-        y = torch.sigmoid(self.conv(x))
-        return torch.softmax(self.fc(y.flatten(1)), dim=1)
+        y = nn.functional.leaky_relu(self.conv(x), 0.1)
+        return self.fc((y * y).flatten(1))
 
 
 def test_unsupported_ops_are_all_named(tmp_path):
@@ -90,9 +90,37 @@ def test_unsupported_ops_are_all_named(tmp_path):
     with pytest.raises(UnsupportedOpsError) as e:
         build(g, "qemu-rv64-linux", tmp_path / "b", dtype="f16")
     names = {n for n, _ in e.value.ops}
-    assert {n.name for n in g.nodes if n.op in ("Sigmoid", "Softmax")} <= names
-    assert "no F16 RVV kernel" in str(e.value)
+    assert {n.name for n in g.nodes if n.op in ("LeakyRelu", "Mul")} == names
+    assert "no F16 RVV kernel and no TVM path" in str(e.value)
     assert not (tmp_path / "b").exists()       # nothing half-written
+
+
+class _NeedsTvm(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+
+    def forward(self, x):
+        y = torch.tanh(torch.sigmoid(self.conv(x)))
+        return torch.softmax(self.fc(y.flatten(1)), dim=1)
+
+
+def test_ops_without_hand_kernels_go_to_tvm(tmp_path):
+    pytest.importorskip("tvm")
+    from edgesdk.package.riscv import run_linux
+    g = graph_of(_NeedsTvm(), (1, 3, 8, 8))
+    s = build(g, "qemu-rv64-linux", tmp_path / "b", dtype="f16")
+    impl = {l["op"]: l["impl"] for l in s["layers"]}
+    assert impl["Sigmoid"].startswith("tvm:") and impl["Softmax"].startswith("tvm:")
+    assert impl["Conv"] == "ek_conv2d_f16_rvv"
+    assert (tmp_path / "b" / "src" / "tvm64" / "ek_tvm_0.o").exists()
+    x = np.random.default_rng(3).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    x.tofile(tmp_path / "x.f32")
+    assert run_linux(tmp_path / "b" / "app", [tmp_path / "x.f32", tmp_path / "y.f32"]).exit_code == 0
+    y = np.fromfile(tmp_path / "y.f32", np.float32)
+    ref = reference.run(g, {g.inputs[0]: x})[g.outputs[0]]
+    assert rel_err(y, ref) < 1e-2 and abs(float(y.sum()) - 1.0) < 1e-2
 
 
 def test_grouped_conv_is_refused_by_name(tmp_path):

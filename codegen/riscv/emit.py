@@ -24,6 +24,53 @@ def c_array(name, arr, dtype):
     return f"static const float {name}[{max(flat.size, 1)}] __attribute__((aligned(64))) = {{{body}}};\n"
 
 
+TVM_SHIM = r"""
+/* Layers compiled by TVM (edgesdk.codegen.tvm_riscv): LLVM objects exporting tvm-ffi packed
+ * functions, called here with hand-made DLTensors; no TVM runtime on the device. */
+typedef struct { int32_t type_index; uint32_t pad; union { int64_t v_int64; void *v_ptr; } u; } ek_ffi_any;
+typedef struct { uint8_t code, bits; uint16_t lanes; } ek_dl_dtype;
+typedef struct { int32_t device_type, device_id; } ek_dl_device;
+typedef struct { void *data; ek_dl_device device; int32_t ndim; ek_dl_dtype dtype; int64_t *shape;
+                 int64_t *strides; uint64_t byte_offset; } ek_dl_tensor;
+typedef int (*ek_tvm_fn)(void *, const ek_ffi_any *, int32_t, ek_ffi_any *);
+static int tvm_failed;
+void TVMFFIErrorSetRaisedFromCStrParts(const char *kind, const char **parts, int32_t n) {
+    (void)kind; (void)parts; (void)n;
+    tvm_failed = 1;
+}
+static uint8_t tvm_ws[16384] __attribute__((aligned(64)));
+static uint32_t tvm_ws_used;
+static void *tvm_ws_alloc(int dt, int di, uint64_t n, int c, int b) {
+    (void)dt; (void)di; (void)c; (void)b;
+    uint32_t at = (tvm_ws_used + 63u) & ~63u;
+    if (at + n > sizeof tvm_ws) return 0;
+    tvm_ws_used = at + (uint32_t)n;
+    return tvm_ws + at;
+}
+static int tvm_ws_free(int dt, int di, void *p) { (void)dt; (void)di; (void)p; return 0; }
+void *(*__TVMBackendAllocWorkspace)(int, int, uint64_t, int, int) = tvm_ws_alloc;
+int (*__TVMBackendFreeWorkspace)(int, int, void *) = tvm_ws_free;
+
+static int ek_tvm_call(ek_tvm_fn f, void *x, void *y, int64_t *shape, int ndim) {
+    ek_dl_tensor t[2] = {{x, {1, 0}, ndim, {2, 8 * sizeof(T), 1}, shape, 0, 0},
+                         {y, {1, 0}, ndim, {2, 8 * sizeof(T), 1}, shape, 0, 0}};
+    ek_ffi_any args[2], res;
+    for (int i = 0; i < 2; i++) {
+        args[i].type_index = 7; /* kTVMFFIDLTensorPtr */
+        args[i].pad = 0;
+        args[i].u.v_int64 = 0;
+        args[i].u.v_ptr = &t[i];
+    }
+    res.type_index = 0;
+    res.pad = 0;
+    res.u.v_int64 = 0;
+    tvm_ws_used = 0;
+    tvm_failed = 0;
+    return f(0, args, 2, &res) != 0 || tvm_failed;
+}
+"""
+
+
 def emit_model_c(model):
     """model: dict with dtype, build_id, model_hash, arena_bytes, weight_bytes, consts {name: array},
     layers [{name, call, out_off, out_elems}], inputs/outputs [{off, elems}]."""
@@ -43,6 +90,11 @@ def emit_model_c(model):
     w("#define A(off) ((T *)(arena + (off)))")
     for name, arr in model["consts"].items():
         w(c_array(name, arr, dt).rstrip("\n"))
+    if model.get("tvm"):
+        w(TVM_SHIM.rstrip("\n"))
+        for t in model["tvm"]:
+            w(f"int __tvm_ffi_{t['name']}(void *, const ek_ffi_any *, int32_t, ek_ffi_any *);")
+            w(f"static int64_t shape_{t['name']}[{len(t['shape'])}] = {{{', '.join(str(int(d)) for d in t['shape'])}}};")
     n_layers = len(model["layers"])
     w(f"static const ek_model_info_t info = {{\"{model['build_id']}\", {model['model_hash']}u, "
       f"{model['arena_bytes']}u, {model['weight_bytes']}u, {len(model['inputs'])}u, {len(model['outputs'])}u, "

@@ -126,14 +126,14 @@ def _first_error(text):
 
 
 def compile_linux(sources, out, march=LINUX_MARCH, defines=None, include_dirs=None, opt="-O2",
-                  extra_flags=()):
-    """Build a static rv64 Linux executable; returns its path."""
+                  extra_flags=(), extra_objects=()):
+    """Build a static rv64 Linux executable (sources + prebuilt objects); returns its path."""
     require_tool(LLD)
     flags = ["--target=riscv64-linux-gnu", f"-march={march}", opt, "-Wall"] + list(extra_flags)
     flags += [f"-D{k}={v}" if v is not None else f"-D{k}" for k, v in (defines or {}).items()]
     inc = _include_dirs(include_dirs)
     with tempfile.TemporaryDirectory() as tmp:
-        objs = _compile_objects(sources, flags, inc, tmp)
+        objs = _compile_objects(sources, flags, inc, tmp) + [Path(o) for o in extra_objects]
         out = Path(out)
         with atomic_path(out) as t:
             r = subprocess.run([CLANG, "--target=riscv64-linux-gnu", f"-march={march}", "-fuse-ld=lld",

@@ -77,6 +77,25 @@ void ek_rv_trap(uintptr_t cause, uintptr_t epc) {
     ek_rv_exit(3);
 }
 
+/* expf for code that calls libm (TVM-generated objects do): 2^k * poly(r), |r| <= ln2/2 */
+float expf(float x) {
+    if (x != x) return x;
+    if (x < -104.0f) return 0.0f;
+    if (x > 88.7f) return 1.0f / 0.0f;
+    float kf = x * 1.44269504f;
+    int k = (int)(kf < 0 ? kf - 0.5f : kf + 0.5f);
+    float r = (x - (float)k * 0.693145752f) - (float)k * 1.42860677e-6f;
+    float p = 1.0f + r * (1.0f + r * (0.5f + r * (0.166666672f + r * (0.0416666679f +
+              r * (0.00833333377f + r * 0.00138888892f)))));
+    union { float f; int32_t i; } u = {p};
+    if (k < -126) { /* subnormal result: scale in two steps */
+        u.i += (k + 64) << 23;
+        return u.f * 5.42101086e-20f; /* 2^-64 */
+    }
+    u.i += k << 23;
+    return u.f;
+}
+
 /* the compiler may emit calls to these even with -ffreestanding */
 void *memset(void *d, int c, size_t n) {
     volatile uint8_t *p = d; /* volatile: keep clang from turning this into a memset call */
