@@ -6,6 +6,8 @@
     res = compare_layer(layer, vlen=128)   # both run bare metal under -icount, same data
     res["tvm_instructions"], res["hand_instructions"], res["max_abs_diff"]
     pick = choose_impl(layer)              # "tvm" or "hand" by measured instructions, recorded
+    build_op("Sigmoid", {}, (1, 10), "f16", "sig.o", xlen=32, name="ek_tvm_0")
+                                           # the model builder's path for ops with no hand kernel
 
 The LLVM object exports `__tvm_ffi_<op>` with the tvm-ffi packed calling convention; a
 generated C driver builds the DLTensor arguments by hand (no TVM runtime on the device)
