@@ -38,6 +38,8 @@ def command(build, runs, variants, board, json_out):
     manifest = json.loads(mf.read_text())
     if runs < 1:
         raise EdgeError(f"--runs must be at least 1, got {runs}")
+    if manifest.get("target") == "gpu":   # a plan for an OpenCL/CUDA device, not rig firmware
+        from ..gpu.device import open_gpu_device as open_device
     rng = np.random.default_rng(0)
     counts, layer_counts, unit = [], None, ""
     with open_device(build, board=board) as dev:

@@ -34,6 +34,8 @@ def command(build, input_path, board, port, output, timeout):
     manifest = read_manifest(build)
     specs = manifest["inputs"]
     inputs = _load_inputs(input_path, specs) if input_path else random_case(specs, np.random.default_rng(0))
+    if manifest.get("target") == "gpu":   # a plan for an OpenCL/CUDA device, not rig firmware
+        from ..gpu.device import open_gpu_device as open_device
     with open_device(build, board=board, port=port, run_timeout=timeout) as dev:
         res = dev.infer(inputs)
         timing = dev.timing() if dev.info.has_layer_timing else None

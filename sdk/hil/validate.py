@@ -173,6 +173,8 @@ def validate(build, cases=10, board=None, data=None, seed=0, port=None, progress
 
     build = Path(build)
     manifest = buildinfo.read_manifest(build)
+    if manifest.get("target") == "gpu":   # a plan for an OpenCL/CUDA device, not rig firmware
+        from ..gpu.device import open_gpu_device as open_device
     edg = build / "model.edg"
     if not edg.is_file():
         raise EdgeError(f"{build}: no model.edg, nothing to compare the device with")
