@@ -62,7 +62,7 @@ def _to_logical(dev_idx):
     return (dev_idx[0], dev_idx[3], dev_idx[1], dev_idx[2]) if len(dev_idx) == 4 else tuple(dev_idx)
 
 
-def _requant(te_mod, acc32, mult, shift):
+def _requant(acc32, mult, shift):
     """fixedpoint.requantize: (acc * m + (1 << (total - 1))) >> total, total = 31 - shift, in int64."""
     from tvm import tirx
     total = tirx.const(31, "int64") - shift.astype("int64")
@@ -168,7 +168,7 @@ class _Builder:
         self.reduce_stages.append("acc")
 
         def out_fn(n, y, x, oc):
-            v = _requant(te, acc[n, y, x, oc] + B[oc], M[oc], S[oc]) + self.tirx.const(int(a["y_zp"]), "int64")
+            v = _requant(acc[n, y, x, oc] + B[oc], M[oc], S[oc]) + self.tirx.const(int(a["y_zp"]), "int64")
             return _clamp(v, a.get("act_min", -128), a.get("act_max", 127)).astype("int8")
 
         return te.compute((n_, oh, ow, o), out_fn, name="out")
@@ -208,7 +208,7 @@ class _Builder:
 
         def side(v, zp, m, s):
             c = (v.astype("int64") - int(zp)) << 20
-            return _requant(te, c, self.tirx.const(int(m), "int64"), self.tirx.const(int(s), "int64"))
+            return _requant(c, self.tirx.const(int(m), "int64"), self.tirx.const(int(s), "int64"))
 
         def fn(*dev):
             idx = _to_logical(dev) if len(ys) == 4 else dev
@@ -216,7 +216,7 @@ class _Builder:
             vb = side(rb(*bcast(bsh, idx)), a["b_zp"], a["b_multiplier"], a["b_shift"])
             m = int(np.asarray(a["multiplier"]).reshape(-1)[0])
             s = int(np.asarray(a["shift"]).reshape(-1)[0])
-            v = _requant(te, va + vb, self.tirx.const(m, "int64"), self.tirx.const(s, "int64")) \
+            v = _requant(va + vb, self.tirx.const(m, "int64"), self.tirx.const(s, "int64")) \
                 + self.tirx.const(int(a["y_zp"]), "int64")
             return _clamp(v, a.get("act_min", -128), a.get("act_max", 127)).astype("int8")
 

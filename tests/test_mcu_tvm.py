@@ -2,8 +2,9 @@
 
 Oracle: the integer reference interpreter (edgesdk.reference), on quantized models whose
 layers include the cases the hand kernels refuse: grouped (non-depthwise) conv, ceil-mode
-MaxPool, QAdd with broadcasting, softmax over a spatial tensor, Concat / Transpose on s8. Host-native (model.c + the shim compiled with gcc) and in a
-QEMU build's self-test on the M4 and the M55 (hand kernels and TVM code in one image).
+MaxPool, QAdd with broadcasting, softmax over a spatial tensor, Concat / Transpose on s8.
+Host-native (model.c + the shim compiled with gcc), in a QEMU build's self-test on the M4
+and the M55 (hand kernels and TVM code in one image), and through the rig firmware.
 """
 import numpy as np
 import pytest
