@@ -19,8 +19,9 @@ from ..reference import quantized as qref
 
 # op name -> id (targets/mcu/kernelcheck/ek_kc_dispatch.h)
 OPS = {"conv2d": 0, "conv1x1": 1, "dwconv2d": 2, "fc": 3, "fc_sparse": 4, "avgpool": 5,
-       "maxpool": 6, "add": 7, "softmax": 8, "bconv2d": 9, "bfc": 10}
-DTYPE = {op: ("b1" if op in ("bconv2d", "bfc") else "s8") for op in OPS}
+       "maxpool": 6, "add": 7, "softmax": 8, "bconv2d": 9, "bfc": 10,
+       "conv2d_s4": 11, "conv1x1_s4": 12, "fc_s4": 13}
+DTYPE = {op: ("b1" if op in ("bconv2d", "bfc") else "s4" if op.endswith("_s4") else "s8") for op in OPS}
 
 
 @dataclass
@@ -76,9 +77,9 @@ def _act_bounds(rng, y_zp):
     return activation_range(kind, float(rng.uniform(0.02, 0.08)), y_zp)
 
 
-def _requant_consts(rng, n, k_terms):
+def _requant_consts(rng, n, k_terms, w_max=128):
     """Per-channel (multiplier, shift) giving outputs spread over the int8 range."""
-    spread = 128.0 * np.sqrt(max(k_terms, 1)) * 60.0  # ~ std of an accumulator
+    spread = w_max * np.sqrt(max(k_terms, 1)) * 60.0  # ~ std of an accumulator
     real = rng.uniform(0.2, 1.5, size=n) * 60.0 / spread
     return quantize_multiplier(real)
 
@@ -91,18 +92,22 @@ CONV_FIELDS = ("in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", 
 
 
 def conv_case(rng, op, in_h, in_w, in_c, out_c, k_h, k_w, stride=(1, 1), pads=(0, 0, 0, 0),
-              dil=(1, 1), label="", bias=True, x_zp=None, y_zp=None, act=None):
-    """A conv2d / conv1x1 / dwconv2d case; pads = (top, left, bottom, right)."""
+              dil=(1, 1), label="", bias=True, x_zp=None, y_zp=None, act=None, weight_bits=None):
+    """A conv2d / conv1x1 / dwconv2d case; pads = (top, left, bottom, right).  The _s4 ops
+    (conv2d_s4, conv1x1_s4) draw weights of `weight_bits` (default 4, <= 4) bits and pass
+    them packed (ek_s4.h)."""
     depthwise = op == "dwconv2d"
+    s4 = op.endswith("_s4")
+    wb = (4 if s4 else 8) if weight_bits is None else int(weight_bits)
     if depthwise:
         out_c = in_c
     x_zp = int(rng.integers(-128, 128)) if x_zp is None else x_zp
     y_zp = int(rng.integers(-128, 128)) if y_zp is None else y_zp
     x = rng.integers(-128, 128, size=(1, in_c, in_h, in_w), dtype=np.int8)
-    w = rng.integers(-128, 128, size=(out_c, 1 if depthwise else in_c, k_h, k_w), dtype=np.int8)
+    w = rng.integers(-(1 << (wb - 1)), 1 << (wb - 1), size=(out_c, 1 if depthwise else in_c, k_h, k_w), dtype=np.int8)
     k_terms = k_h * k_w * (1 if depthwise else in_c)
     b = rng.integers(-(1 << 14), 1 << 14, size=out_c).astype(np.int32) if bias else None
-    mult, shift = _requant_consts(rng, out_c, k_terms)
+    mult, shift = _requant_consts(rng, out_c, k_terms, 1 << (wb - 1))
     act_min, act_max = act if act else _act_bounds(rng, y_zp)
     t, l, bo, r = pads
     y = qref.qconv2d(x, w, b, x_zp, y_zp, mult, shift, list(stride), [t, l, bo, r], list(dil),
@@ -111,6 +116,9 @@ def conv_case(rng, op, in_h, in_w, in_c, out_c, k_h, k_w, stride=(1, 1), pads=(0
     params = [in_h, in_w, in_c, out_h, out_w, out_c, k_h, k_w, stride[0], stride[1], t, l, dil[0],
               dil[1], -x_zp, y_zp, act_min, act_max]
     w_c = w[:, 0].transpose(1, 2, 0) if depthwise else w.transpose(0, 2, 3, 1)  # 1HWC / OHWI
+    if s4:
+        from ..lower.mcu import pack_s4
+        w_c = pack_s4(w_c.reshape(out_c, -1))
     bufs = [x[0].transpose(1, 2, 0), w_c, b, mult, shift]
     macs = out_h * out_w * out_c * k_terms
     return Case(op, params, bufs, y[0].transpose(1, 2, 0).reshape(-1), macs, label,
@@ -125,7 +133,7 @@ def random_conv(rng, op):
     while True:
         in_c = int(rng.integers(1, 20))
         out_c = int(rng.integers(1, 20))
-        if op == "conv1x1":
+        if op in ("conv1x1", "conv1x1_s4"):
             kh = kw = 1
             pads, dil = (0, 0, 0, 0), (1, 1)
         else:
@@ -136,20 +144,27 @@ def random_conv(rng, op):
         in_h, in_w = int(rng.integers(1, 12)), int(rng.integers(1, 12))
         if _out_size(in_h, kh, stride[0], pads[0], pads[2], dil[0]) >= 1 and \
                 _out_size(in_w, kw, stride[1], pads[1], pads[3], dil[1]) >= 1:
+            bits = int(rng.choice([2, 4, 4])) if op.endswith("_s4") else None  # 2-bit ships as s4
             return conv_case(rng, op, in_h, in_w, in_c, out_c, kh, kw, stride, pads, dil,
-                             bias=bool(rng.random() < 0.85))
+                             bias=bool(rng.random() < 0.85), weight_bits=bits)
 
 
 # ---- fully connected ---------------------------------------------------------------
 
-def fc_case(rng, batch, k, m, label="", sparse_density=None):
+def fc_case(rng, batch, k, m, label="", sparse_density=None, weight_bits=8):
+    """An fc (weight_bits 8) / fc_s4 (weight_bits <= 4: packed weights) / fc_sparse case."""
     x_zp, y_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
     x = rng.integers(-128, 128, size=(batch, k), dtype=np.int8)
-    w = rng.integers(-128, 128, size=(m, k), dtype=np.int8)
+    wmax = 1 << (int(weight_bits) - 1)
+    w = rng.integers(-wmax, wmax, size=(m, k), dtype=np.int8)
     b = rng.integers(-(1 << 14), 1 << 14, size=m).astype(np.int32)
-    mult, shift = _requant_consts(rng, m, k)
+    mult, shift = _requant_consts(rng, m, k, wmax)
     act_min, act_max = _act_bounds(rng, y_zp)
     params = [batch, k, m, -x_zp, y_zp, act_min, act_max]
+    if weight_bits <= 4:
+        from ..lower.mcu import pack_s4
+        y = qref.qgemm(x, w, b, x_zp, y_zp, mult, shift, act_min, act_max)
+        return Case("fc_s4", params, [x, pack_s4(w), b, mult, shift], y.reshape(-1), batch * k * m, label)
     if sparse_density is None:
         y = qref.qgemm(x, w, b, x_zp, y_zp, mult, shift, act_min, act_max)
         return Case("fc", params, [x, w, b, mult, shift], y.reshape(-1), batch * k * m, label)
@@ -171,6 +186,8 @@ def random_fc(rng, op):
     m = int(rng.integers(1, 40))
     if op == "fc_sparse":
         return fc_case(rng, batch, 4 * int(rng.integers(1, 40)), m, sparse_density=float(rng.uniform(0, 1)))
+    if op == "fc_s4":  # 2-bit weights ship in the s4 format too
+        return fc_case(rng, batch, int(rng.integers(1, 200)), m, weight_bits=int(rng.choice([2, 4, 4])))
     return fc_case(rng, batch, int(rng.integers(1, 200)), m)
 
 
@@ -296,9 +313,9 @@ def random_cases(op, n, seed=0):
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(n):
-        if op in ("conv2d", "conv1x1", "dwconv2d"):
+        if op in ("conv2d", "conv1x1", "dwconv2d", "conv2d_s4", "conv1x1_s4"):
             out.append(random_conv(rng, op))
-        elif op in ("fc", "fc_sparse"):
+        elif op in ("fc", "fc_sparse", "fc_s4"):
             out.append(random_fc(rng, op))
         elif op in ("avgpool", "maxpool"):
             out.append(random_pool(rng, op))
@@ -330,6 +347,13 @@ def scratch_bytes(kernel, params):
         return _align16(6 * (int(params["in_c"]) + 4) * 2)
     if kernel == "fc_s8":
         return _align16(((int(params["in_features"]) + 1) & ~1) * 2)
+    if kernel in ("conv2d_s4", "conv1x1_s4", "fc_s4"):  # ek_s4.h
+        k = int(params["in_features"]) if kernel == "fc_s4" else \
+            int(params["in_c"]) * (1 if kernel == "conv1x1_s4" else int(params["k_h"]) * int(params["k_w"]))
+        cols = _align16(max(4 * ((k + 7) & ~7) * 2, 4 * ((k + 31) & ~31)))
+        if kernel == "conv2d_s4":
+            return _align16(max(4 * ((k + 7) & ~7) * 2 + _align16(k), cols))
+        return cols
     return 0
 
 
@@ -341,6 +365,8 @@ def parse_kernel_file(name):
     if len(parts) < 4 or parts[0] != "ek":
         raise ValueError(f"{name}: not a kernel file name (ek_<op>_<dtype>_<isa>.c)")
     op, dtype, isa = "_".join(parts[1:-2]), parts[-2], parts[-1]
+    if dtype == "s4":
+        op = f"{op}_s4"
     if op not in OPS or DTYPE[op] != dtype:
         raise ValueError(f"{name}: no checker for op {op!r} with dtype {dtype!r}")
     return op, dtype, isa

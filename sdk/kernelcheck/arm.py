@@ -26,7 +26,7 @@ KC_DIR = targets_dir() / "mcu" / "kernelcheck"
 
 def variant_sources(isa):
     k = kernels_dir()
-    srcs = sorted(k.glob(f"ek_*_s8_{isa}.c")) + sorted(k.glob(f"ek_*_b1_{isa}.c"))
+    srcs = sorted(k.glob(f"ek_*_s8_{isa}.c")) + sorted(k.glob(f"ek_*_b1_{isa}.c")) + sorted(k.glob(f"ek_*_s4_{isa}.c"))
     return srcs + [KC_DIR / "ek_kc_dispatch.c"]
 
 

@@ -4,6 +4,7 @@
  * checker/benchmark firmware (ek_kc_main.c).  EK_KC_ISA selects the variant. */
 #include "ek_b1.h"
 #include "ek_kc_dispatch.h"
+#include "ek_s4.h"
 #include "ek_s8.h"
 
 #ifndef EK_KC_ISA
@@ -13,6 +14,7 @@
 #define EK_KFN(op, dt, isa) EK_CAT3(op, dt, isa)
 #define K(op) EK_KFN(ek_##op, _s8_, EK_KC_ISA)
 #define KB(op) EK_KFN(ek_##op, _b1_, EK_KC_ISA)
+#define K4(op) EK_KFN(ek_##op, _s4_, EK_KC_ISA)
 
 int ek_kc_run(uint32_t op, const int32_t *params, void *const *bufs, void *out, void *scratch) {
     const ek_conv_s8_params_t *cp = (const ek_conv_s8_params_t *)params;
@@ -53,6 +55,15 @@ int ek_kc_run(uint32_t op, const int32_t *params, void *const *bufs, void *out, 
     case EK_KC_BFC: /* params: batch, in_bits, out_features */
         KB(bfc)(params[0], params[1], params[2], bufs[0], bufs[1], out);
         return 0;
+    case EK_KC_CONV2D_S4: /* weights packed two per byte (ek_s4.h) */
+        K4(conv2d)(cp, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], out, scratch);
+        return 0;
+    case EK_KC_CONV1X1_S4:
+        K4(conv1x1)(cp, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], out, scratch);
+        return 0;
+    case EK_KC_FC_S4:
+        K4(fc)(fp, bufs[0], bufs[1], bufs[2], bufs[3], bufs[4], out, scratch);
+        return 0;
     default:
         return -1;
     }
@@ -63,6 +74,9 @@ uint32_t ek_kc_scratch_bytes(uint32_t op, const int32_t *params) {
     case EK_KC_CONV2D: return (uint32_t)ek_conv2d_s8_scratch_bytes((const ek_conv_s8_params_t *)params);
     case EK_KC_CONV1X1: return (uint32_t)ek_conv1x1_s8_scratch_bytes((const ek_conv_s8_params_t *)params);
     case EK_KC_FC: return (uint32_t)ek_fc_s8_scratch_bytes((const ek_fc_s8_params_t *)params);
+    case EK_KC_CONV2D_S4: return (uint32_t)ek_conv2d_s4_scratch_bytes((const ek_conv_s8_params_t *)params);
+    case EK_KC_CONV1X1_S4: return (uint32_t)ek_conv1x1_s4_scratch_bytes((const ek_conv_s8_params_t *)params);
+    case EK_KC_FC_S4: return (uint32_t)ek_fc_s4_scratch_bytes((const ek_fc_s8_params_t *)params);
     default: return 0;
     }
 }
