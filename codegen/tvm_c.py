@@ -87,6 +87,7 @@ class _Builder:
         self.root_of = root_of or (lambda name: name)
         self.acts, self.consts, self.placeholders, self.const_ph = [], {}, [], []
         self.reduce_stages = []      # stages to compute_at the output's innermost loop
+        self.row_axis = None         # softmax: the device axis reduced; its stages live per row
 
     def act(self, name):
         """An s8 activation input -> (reader by IR indices, IR shape).
@@ -275,16 +276,26 @@ class _Builder:
             idx[-1] = v
             return rd(*idx)
 
-        # Row max and row sum are indexed like the output (the last IR axis ignored), so both
-        # can be computed at the output's innermost loop; TVM then keeps them in registers.
-        mx = te.compute(ys, lambda *d: te.max(with_last(d, r1).astype("int32"), axis=r1), name="rowmax")
-        sm = te.compute(ys, lambda *d: te.sum(T[mx[d] - with_last(d, r2).astype("int32")].astype("uint64"), axis=r2),
-                        name="rowsum")
-        self.reduce_stages += ["rowsum", "rowmax"]
+        # Row max and row sum have the output's shape with the reduced axis of extent 1; the
+        # schedule moves that axis innermost in the output and computes both once per row,
+        # just outside it, as scalars.
+        ax = 2 if len(xs) == 4 else len(xs) - 1      # the IR's last axis, on the device
+        rows = list(ys)
+        rows[ax] = 1
+
+        def row(d):
+            d = list(d)
+            d[ax] = 0
+            return tuple(d)
+
+        mx = te.compute(rows, lambda *d: te.max(with_last(d, r1).astype("int32"), axis=r1), name="rowmax")
+        sm = te.compute(rows, lambda *d: te.sum(T[mx[d] - with_last(d, r2).astype("int32")].astype("uint64"),
+                                                axis=r2), name="rowsum")
+        self.row_axis = ax
 
         def fn(*d):
-            e = T[mx[d] - rd(*(_to_logical(d) if len(xs) == 4 else d)).astype("int32")].astype("uint64")
-            s = sm[d]
+            e = T[mx[row(d)] - rd(*(_to_logical(d) if len(xs) == 4 else d)).astype("int32")].astype("uint64")
+            s = sm[row(d)]
             q = ((e * tirx.const(256, "uint64") + s // tirx.const(2, "uint64")) // s).astype("int64") \
                 - tirx.const(128, "int64")
             return _clamp(q, -128, 127).astype("int8")
@@ -324,6 +335,26 @@ def _schedule(prim, reduce_stages):
     return sch.mod["main"]
 
 
+def _schedule_rows(prim, axis):
+    """Softmax: the reduced axis innermost in the output; row max and row sum computed once per
+    row just outside it (O(L) per row, not O(L^2)), their accumulators scalars."""
+    import tvm
+    from tvm import s_tir
+    sch = s_tir.Schedule(tvm.IRModule({"main": prim}))
+    loops = sch.get_loops(sch.get_sblock("out"))
+    if len(loops) < 2:
+        return prim      # a single row: the stages are computed once anyway
+    sch.reorder(*[lp for i, lp in enumerate(loops) if i != axis], loops[axis])
+    at = sch.get_loops(sch.get_sblock("out"))[-2]
+    for stage in ("rowsum", "rowmax"):         # the consumer first, then its producer
+        block = sch.get_sblock(stage)
+        sch.compute_at(block, at)
+    for stage in ("rowsum", "rowmax"):
+        block = sch.get_sblock(stage)
+        sch.decompose_reduction(block, sch.get_loops(block)[len(loops) - 1])
+    return sch.mod["main"]
+
+
 UNROLL_BODIES = 64    # largest unrolled reduction (taps x channels) worth its flash
 
 
@@ -360,7 +391,8 @@ def lower_layers(graph, nodes, prefix="", root_of=None):
     for i, node in enumerate(nodes):
         func = f"{FUNC_PREFIX}{prefix}{i}_{c_ident(node.op).lower()}"
         b, prim, args = _build_prim_func(graph, node, func, root_of)
-        funcs[func] = _schedule(prim, b.reduce_stages).with_attr("global_symbol", func)
+        prim = _schedule_rows(prim, b.row_axis) if b.row_axis is not None else _schedule(prim, b.reduce_stages)
+        funcs[func] = prim.with_attr("global_symbol", func)
         layers[node.name] = TvmLayer(node.name, func, list(b.acts), dict(b.consts), args)
     try:
         lib = tvm.tirx.build(tvm.IRModule(funcs), target={"kind": "c"})

@@ -99,6 +99,22 @@ def test_grouped_conv_ceil_pool_broadcast_add_spatial_softmax_bit_exact_on_host(
     assert prog.arena_bytes <= 1.1 * prog.arena_lower_bound
 
 
+def test_dilated_ceil_pool_and_dilated_strided_grouped_conv_bit_exact_on_host(tmp_path):
+    class Dilated(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.c1 = torch.nn.Conv2d(2, 12, 3, padding=1)
+            self.pool = torch.nn.MaxPool2d(3, stride=2, dilation=2, padding=1, ceil_mode=True)
+            self.c2 = torch.nn.Conv2d(12, 6, (3, 2), stride=(2, 1), padding=(2, 0), groups=3, dilation=(1, 2))
+
+        def forward(self, x):
+            return torch.softmax(self.c2(self.pool(torch.relu(self.c1(x)))), dim=-1)
+
+    q, x = _quantized(Dilated(), (2, 17, 23))
+    prog = _host_run(q, x, tmp_path, n=6)
+    assert [L.op for L in prog.layers if L.tvm is not None] == ["MaxPool", "QConv", "QSoftmax"]
+
+
 def test_concat_and_transpose_on_s8_bit_exact_on_host(tmp_path):
     q, x = _quantized(_ConcatTranspose(), (1, 12, 9))
     prog = _host_run(q, x, tmp_path)
