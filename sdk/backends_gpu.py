@@ -23,7 +23,7 @@ from .errors import DeviceError, EdgeError, UnsupportedOpsError
 
 APIS = ("opencl", "cuda")
 DTYPES = ("f32", "f16", "s8")
-_NP = {"s8": "int8", "s32": "int32", "f32": "float32", "f16": "float16", "u8": "uint8"}
+_NP = {"s8": "int8", "s32": "int32", "f32": "float32", "f16": "float16", "u8": "uint8", "b1": "uint8"}
 
 
 class BuildSummary(dict):
@@ -39,9 +39,17 @@ def _board_facts(board):
         board.extra.get("arch", "sm_87")
 
 
+# A binarized float model (edgesdk.binary.export_graph) keeps float activations between
+# its XNOR layers: it builds as f32, its Binarize/BConv/BGemm do not make it "quantized".
+_BINARY_OPS = {"Binarize", "BConv", "BGemm"}
+
+
 def _is_quantized(graph):
-    from .quant.ptq import is_quantized
-    return is_quantized(graph)
+    from .quant.ptq import INTEGER_OPS, QDQ_OPS, is_quantized
+    if not any(n.op in _BINARY_OPS for n in graph.nodes):
+        return is_quantized(graph)
+    return any(n.op in (INTEGER_OPS | QDQ_OPS) - _BINARY_OPS for n in graph.nodes) or \
+        any(graph.tensors[i].quant is not None for i in graph.inputs if i in graph.tensors)
 
 
 def check_request(graph, board, gpu_api, dtype):
@@ -89,10 +97,10 @@ def _to_f16(graph):
 def _macs(graph, node):
     from .ir.opdefs.conv import conv_geometry  # noqa: F401  (geometry is in the output shape)
     out = graph.tensors[node.outputs[0]]
-    if node.op in ("Conv", "QConv"):
+    if node.op in ("Conv", "QConv", "BConv"):
         w = graph.tensors[node.inputs[1]]
         return int(np.prod(out.shape)) * int(np.prod(w.shape[1:]))
-    if node.op in ("Gemm", "QGemm", "MatMul"):
+    if node.op in ("Gemm", "QGemm", "MatMul", "BGemm"):
         k = graph.tensors[node.inputs[0]].shape[-1]
         return int(np.prod(out.shape)) * int(k)
     return 0

@@ -28,6 +28,9 @@ def _per_channel(v, n):
 
 def hand_kernel_for(graph, node, api, dtype, fp16=False):
     """Name of the hand kernel that runs `node` for this api/dtype, or None (TVM runs it)."""
+    if api == "opencl" and node.op in ("Binarize", "BConv", "BGemm", "Cast"):
+        from .binary_lower import kernel_for
+        return kernel_for(graph, node)
     if node.op == "QConv":
         x = graph.tensors[node.inputs[0]]
         w = graph.tensors[node.inputs[1]]
@@ -68,6 +71,9 @@ def lower_hand(graph, node, kernel, api, device_type="gpu"):
         return _opencl_int8(graph, node, kernel, "vec" if device_type == "cpu" else "tiled")
     if kernel == "ek_gemm_s8_cuda":
         return _cuda_int8(graph, node)
+    from . import binary_lower
+    if kernel in binary_lower.KERNELS:
+        return binary_lower.lower(graph, node, kernel)
     if kernel == "ek_gemm_f16_ocl":
         return _opencl_f16(graph, node)
     raise EdgeError(f"node {node.name}: no hand kernel {kernel!r}")
