@@ -208,3 +208,32 @@ def test_cli_build_train_last_then_finetune(tmp_path):
     # --train on a non-mcu target is refused in one line
     r = _cli("build", tmp_path / "m.edg", "--target", "riscv", "--train-last", "1", "-o", tmp_path / "rv")
     assert r.returncode == 2 and "on-device training builds target mcu" in r.stderr
+
+
+def test_a_reboot_mid_run_resumes_from_the_last_checkpoint(trainable):
+    """The device is reset (reset button) in the middle of epoch 2: the run resumes from the
+    epoch-1 checkpoint, redoes epoch 2 with zero momentum (momentum is not checkpointed),
+    and ends where torch ends with the same schedule."""
+    from edgesdk.train.host import backbone_features, finetune_features, load_head
+    out, x, y = trainable
+    x, y = x[:24], y[:24]
+    kw = dict(batch_size=8, lr=0.05, momentum=0.9, weight_decay=0.0)
+    fired = []
+
+    def press_reset(dev, epoch, done):
+        if epoch == 1 and done == 12 and not fired:
+            fired.append(done)
+            dev.emulator.reset()
+
+    res = finetune(out, x, y, epochs=2, progress=False, callback=press_reset, **kw)
+    assert fired and res.resets == 1 and [h["epoch"] for h in res.history] == [1, 2]
+    assert res.status["samples_seen"] == 24            # counted since the reboot: epoch 2, once
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(len(x)) for _ in range(2)]
+    f = backbone_features(out, x)
+    head = load_head(out)
+    finetune_features(head, f, y, orders=orders[:1], **kw)
+    finetune_features(head, f, y, orders=orders[1:], **kw)   # a fresh optimizer: momentum from zero
+    for (w, b), lin in zip(res.weights, [m for m in head if isinstance(m, nn.Linear)]):
+        np.testing.assert_allclose(w, lin.weight.detach().numpy(), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(b, lin.bias.detach().numpy(), rtol=1e-4, atol=1e-5)

@@ -187,7 +187,7 @@ def test_hil_entry_point_dequantizes_features_and_refuses_bad_arguments():
         loss, pred, _cost = struct.unpack_from("<fBI", r, 1)
         feat = torch.from_numpy(scale * (q.astype(np.float32) - zp))[None]
         logits = torch_forward(torch_head(head), feat)
-        assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, torch.tensor([1]))), rel=1e-5)
+        assert loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, torch.tensor([1])).detach()), rel=1e-5)
         assert pred == int(logits.argmax())
         assert nh.step(pack_sample(3, q)) == bytes([1])              # label out of range (3 classes)
         assert nh.step(pack_sample(0, q[:5])) == bytes([2])          # sample of the wrong size

@@ -39,12 +39,13 @@ class FinetuneResult:
     train_bytes: int = 0
     status: dict = field(default_factory=dict)
     weights: list = field(default_factory=list)   # [(w, b)] read back from the device at the end
+    resets: int = 0                               # device reboots survived by resuming from a checkpoint
 
     def to_json(self):
         return {"history": self.history, "before_acc": self.before_acc, "after_acc": self.after_acc,
                 "instructions_per_sample": self.instructions_per_sample,
                 "instructions_per_cached_sample": self.instructions_per_cached_sample, "train_bytes": self.train_bytes,
-                "status": self.status}
+                "status": self.status, "resets": self.resets}
 
 
 class DeviceTrainer:
@@ -171,65 +172,113 @@ def check_data(x, y, n_classes):
     return x, y.astype(np.int64)
 
 
+def _train_epoch(tr, x, y, order, batch_size, cache, from_cache, bar, callback, ep):
+    """One pass over `order`; returns its statistics. Samples below `cache` are stored in
+    the device's feature cache, or (from_cache) trained from it without being sent."""
+    st = {"losses": [], "correct": 0, "cost": 0, "cost_cached": 0, "n_cached": 0, "cost_apply": 0}
+    done = 0
+    for i in range(0, len(x), batch_size):
+        for j in order[i:i + batch_size]:
+            if j < cache and from_cache:
+                lo, pred = tr.sample(None, int(y[j]), cached=int(j))
+                st["cost_cached"] += tr.last_cost
+                st["n_cached"] += 1
+            else:
+                lo, pred = tr.sample(x[j:j + 1], int(y[j]), store=int(j) if j < cache else None)
+                st["cost"] += tr.last_cost
+            st["losses"].append(lo)
+            st["correct"] += int(pred == y[j])
+            done += 1
+            if bar is not None:
+                bar.update(1)
+            if callback is not None:
+                callback(tr.dev, ep, done)
+        tr.apply()
+        st["cost_apply"] += tr.last_cost
+    return st
+
+
 def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9, weight_decay=0.0,
              x_test=None, y_test=None, board=None, seed=0, progress=True, checkpoint_every_epoch=True,
-             bulk="auto", port=None, use_cache=True):
+             bulk="auto", port=None, use_cache=True, max_resets=3, callback=None):
     """Fine-tune the head of `build_dir` on (x, y) on its board/emulator; returns FinetuneResult.
+
     bulk="line" streams every sample over the serial line even where host files work.
     With a feature cache in the build (--train-cache N), the first N samples are sent
-    once: later epochs train on their cached backbone features (use_cache=False: never)."""
+    once: later epochs train on their cached backbone features (use_cache=False: never).
+    A device that reboots mid-run (power loss, watchdog, reset button) comes back with
+    its last checkpoint (one per epoch); the run resumes from there, redoing the epochs
+    after it (momentum restarts at zero: it is not checkpointed). More than `max_resets`
+    fails. `callback(device, epoch, samples_done)` runs after every training sample."""
     from ..hil import open_device
+    from ..hil.client import DeviceResetError
     build_dir = Path(build_dir)
     manifest = json.loads((build_dir / "manifest.json").read_text())
     if not manifest.get("train"):
         raise EdgeError(f"{build_dir}: this build has no trainable layers (build it with --train-last K)")
     x, y = check_data(x, y, int(manifest["train"]["n_classes"]))
     rng = np.random.default_rng(seed)
+    orders = [rng.permutation(len(x)) for _ in range(epochs)]   # the host yardstick draws the same
     res = FinetuneResult(train_bytes=int(manifest["train"]["train_bytes"]))
     cache = min(int(manifest["train"].get("cache_slots", 0)), len(x)) if use_cache else 0
+    bias_only = manifest["train"]["mode"] == "bias"
     with open_device(build_dir, board=board, bulk=bulk, port=port) as dev:
         tr = DeviceTrainer(dev, manifest)
         tr.device_bytes(x[:1])  # shape check before anything runs
-        tr.configure(lr, momentum, weight_decay, manifest["train"]["mode"] == "bias")
+        tr.configure(lr, momentum, weight_decay, bias_only)
+        start_seq = tr.status()["restored_checkpoint"]   # a checkpoint from an earlier run, if any
         if x_test is not None:
             res.before_acc, _ = tr.evaluate(x_test, y_test)
         bar = None
         if progress:
             from tqdm import tqdm
             bar = tqdm(total=epochs * len(x), desc="finetune on device", unit="sample", leave=False)
-        for ep in range(epochs):
-            t0 = time.monotonic()
-            order = rng.permutation(len(x))
-            losses, correct, cost, cost_cached, n_cached, cost_apply = [], 0, 0, 0, 0, 0
-            for i in range(0, len(x), batch_size):
-                for j in order[i:i + batch_size]:
-                    if j < cache and ep > 0:      # the frozen backbone's feature is on the device
-                        lo, pred = tr.sample(None, int(y[j]), cached=int(j))
-                        cost_cached += tr.last_cost
-                        n_cached += 1
-                    else:
-                        lo, pred = tr.sample(x[j:j + 1], int(y[j]), store=int(j) if j < cache else None)
-                        cost += tr.last_cost
-                    losses.append(lo)
-                    correct += int(pred == y[j])
-                    if bar is not None:
-                        bar.update(1)
-                tr.apply()
-                cost_apply += tr.last_cost
-            apply_per_sample = cost_apply / len(x)      # the SGD step, amortized over its batch
-            if res.instructions_per_sample is None:
-                res.instructions_per_sample = cost / len(x) + apply_per_sample
-            elif n_cached and res.instructions_per_cached_sample is None:
-                res.instructions_per_cached_sample = cost_cached / n_cached + apply_per_sample
-            rec = {"epoch": ep + 1, "loss": float(np.mean(losses)), "train_acc": correct / len(x),
-                   "seconds": round(time.monotonic() - t0, 2)}
-            if checkpoint_every_epoch:
-                rec["checkpoint"] = tr.checkpoint()
-            if x_test is not None:
-                rec["test_acc"], rec["test_loss"] = tr.evaluate(x_test, y_test)
-            res.history.append(rec)
+        epochs_at = {start_seq: 0}        # checkpoint sequence -> epochs completed when written
+        cache_ready = False
+        ep = 0
+        while ep < epochs:
+            try:
+                if len(res.history) > ep:  # resumed after this epoch's checkpoint: only its test is missing
+                    rec = res.history[ep]
+                else:
+                    t0 = time.monotonic()
+                    st = _train_epoch(tr, x, y, orders[ep], batch_size, cache, cache_ready, bar, callback, ep)
+                    apply_per_sample = st["cost_apply"] / len(x)   # the SGD step, amortized over its batch
+                    if not cache_ready or res.instructions_per_sample is None:
+                        res.instructions_per_sample = st["cost"] / len(x) + apply_per_sample
+                    if st["n_cached"]:
+                        res.instructions_per_cached_sample = st["cost_cached"] / st["n_cached"] + apply_per_sample
+                    rec = {"epoch": ep + 1, "loss": float(np.mean(st["losses"])), "train_acc": st["correct"] / len(x),
+                           "seconds": round(time.monotonic() - t0, 2)}
+                    if checkpoint_every_epoch:
+                        rec["checkpoint"] = tr.checkpoint()
+                        epochs_at[rec["checkpoint"]] = ep + 1
+                    res.history.append(rec)
+                if x_test is not None and "test_acc" not in rec:
+                    rec["test_acc"], rec["test_loss"] = tr.evaluate(x_test, y_test)
+            except DeviceResetError:
+                res.resets += 1
+                if not checkpoint_every_epoch or res.resets > max_resets:
+                    raise
+                dev.connect()
+                seq = tr.status()["restored_checkpoint"]
+                if seq not in epochs_at:
+                    raise DeviceError(f"{dev.name}: rebooted mid-run and came back with checkpoint #{seq}, "
+                                      f"not one of this run's ({sorted(epochs_at)})") from None
+                ep = epochs_at[seq]
+                del res.history[ep:]
+                if ep and x_test is not None and "test_acc" not in res.history[ep - 1]:
+                    ep -= 1                # checkpointed, but its test pass was cut short: redo only that
+                tr.configure(lr, momentum, weight_decay, bias_only)   # the settings live in RAM
+                cache_ready = False                                    # and so does the feature cache
+                if bar is not None:
+                    bar.n = ep * len(x)
+                    bar.refresh()
+                continue
             if bar is not None:
                 bar.set_postfix(loss=f"{rec['loss']:.3f}", acc=f"{rec.get('test_acc', rec['train_acc']):.3f}")
+            cache_ready = cache > 0
+            ep += 1
         if bar is not None:
             bar.close()
         res.after_acc = res.history[-1].get("test_acc") if res.history else None
