@@ -26,6 +26,8 @@ def finetune_table(res, train_manifest):
         lines.append(f"  from the cache     {res.instructions_per_cached_sample:,.0f}  "
                      f"(epochs 2+: the frozen backbone's features kept on the device, {t.get('cache_slots', 0)} slots)")
     if res.status:
-        lines.append(f"device               {res.status['samples_seen']} samples trained, "
-                     f"checkpoint #{res.history[-1].get('checkpoint', '-') if res.history else '-'}")
+        lines.append(f"device               {res.status['samples_seen']} samples trained since boot, "
+                     f"checkpoint #{res.history[-1].get('checkpoint', '-') if res.history else '-'}, samples via "
+                     f"{res.status.get('sample_transport', '?')}"
+                     + (f", resumed after {res.resets} reboot(s)" if res.resets else ""))
     return "\n".join(lines)
