@@ -25,6 +25,20 @@ RUNS = [("mps2-an386", "cortex-m4", "ref"), ("mps2-an386", "cortex-m4", "dsp"),
         ("mps3-an547", "cortex-m55", "ref"), ("mps3-an547", "cortex-m55", "mve")]
 GOALS = {"dsp": 1.0, "mve": 2.5}   # MAC/instruction on the ResNet-8 convs
 
+# M4 _dsp instructions per layer measured by this script at commit 575aff0, before the
+# DSP tile rewrite (naked 1x6 tile with LDM columns, in-register requantization, inline
+# im2col, depthwise planes): the "before" of the before/after columns.
+M4_DSP_BEFORE = {
+    "resnet8.conv0 32x32x3->16 3x3": 1451120, "resnet8.s1 32x32x16->16 3x3": 3147840,
+    "resnet8.s2a 32x32x16->32 3x3 s2": 1454160, "resnet8.s2b 16x16x32->32 3x3": 2632040,
+    "resnet8.s3a 16x16x32->64 3x3 s2": 1301960, "resnet8.s3b 8x8x64->64 3x3": 2468120,
+    "resnet8.sc2 1x1 32x32x16->32 s2": 349120, "resnet8.sc3 1x1 16x16x32->64 s2": 238760,
+    "dscnn.pw 1x1 25x5x64->64": 707320, "dscnn.dw 25x5x64 3x3": 668280, "fc 640->128": 128080,
+    "fc 128->128": 30160, "fc_sparse 640->128 (25% blocks)": 84280, "avgpool 8x8x64 global": 13640,
+    "maxpool 32x32x16 2x2 s2": 93920, "add 16x16x32": 335960, "softmax 1x10": 280,
+    "bconv 16x16x64->64 3x3 (b1)": 9870520, "bfc 1024->256 (b1)": 117440,
+}
+
 
 def layers():
     """(name, group, case): MLPerf-Tiny IC ResNet-8, KWS DS-CNN, an FC 640x128, and the rest."""
@@ -78,6 +92,11 @@ def main():
             r[f"{core}.{isa}.instructions"] = ns[i]
             r[f"{core}.{isa}.macs_per_instruction"] = round(c.macs / ns[i], 3)
         r["cortex-m4.dsp_speedup"] = round(r["cortex-m4.ref.instructions"] / r["cortex-m4.dsp.instructions"], 2)
+        if name in M4_DSP_BEFORE:
+            before = M4_DSP_BEFORE[name]
+            r["cortex-m4.dsp.instructions_before"] = before
+            r["cortex-m4.dsp.macs_per_instruction_before"] = round(c.macs / before, 3)
+            r["cortex-m4.dsp.gain_vs_before"] = round(before / r["cortex-m4.dsp.instructions"], 2)
         r["cortex-m55.mve_speedup"] = round(r["cortex-m55.ref.instructions"] / r["cortex-m55.mve.instructions"], 2)
         rows.append(r)
 
@@ -92,6 +111,14 @@ def main():
               f"{r['cortex-m55.mve.instructions']:9d} {r['cortex-m55.mve.macs_per_instruction']:6.2f} "
               f"{r['cortex-m55.mve_speedup']:5.1f}")
 
+    print()
+    print(f"{'M4 dsp, before -> after':34s} {'before':>9s} {'after':>9s} {'MAC/i':>13s} {'gain':>5s}")
+    for r in rows:
+        if "cortex-m4.dsp.instructions_before" in r:
+            print(f"{r['layer']:34s} {r['cortex-m4.dsp.instructions_before']:9d} "
+                  f"{r['cortex-m4.dsp.instructions']:9d} {r['cortex-m4.dsp.macs_per_instruction_before']:5.3f} -> "
+                  f"{r['cortex-m4.dsp.macs_per_instruction']:5.3f} {r['cortex-m4.dsp.gain_vs_before']:5.2f}")
+
     def group_rate(core, isa, group):
         sel = [r for r in rows if r["group"] == group]
         return round(sum(r["macs"] for r in sel) / sum(r[f"{core}.{isa}.instructions"] for r in sel), 3)
@@ -104,6 +131,9 @@ def main():
             "cortex-m55.mve": group_rate("cortex-m55", "mve", "resnet8"),
         },
     }
+    sel = [r for r in rows if r["group"] == "resnet8"]
+    summary["resnet8_convs_macs_per_instruction"]["cortex-m4.dsp_before"] = round(
+        sum(r["macs"] for r in sel) / sum(r["cortex-m4.dsp.instructions_before"] for r in sel), 3)
     m4 = summary["resnet8_convs_macs_per_instruction"]["cortex-m4.dsp"]
     m55 = summary["resnet8_convs_macs_per_instruction"]["cortex-m55.mve"]
     summary["goals"] = {
