@@ -187,6 +187,7 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
             layers.append({"name": L.name, "op": L.op, "impl": L.impl, "macs": int(L.macs),
                            "arena_offset": int(prog.offsets[L.output]), "out_bytes": int(prog.sizes[L.output]),
                            "weight_bytes": int(sum(a.nbytes for a in L.consts.values())),
+                           "weight_bits": int(getattr(L, "weight_bits", 8)),
                            "instructions": layer_counts.get(i)})
 
         def io_entry(e):
@@ -244,4 +245,12 @@ def format_summary(manifest):
              f"instructions/inf.  {f'{ins:,}' if ins else 'not measured'}"
              + (f"  ({s['macs_per_instruction']} MAC/instruction)" if ins else ""),
              f"self-test          {s.get('selftest') or 'not run'}"]
+    low = {}
+    for L in manifest["layers"]:
+        if L.get("weight_bits", 8) < 8:
+            low.setdefault(L["weight_bits"], []).append(L["name"])
+    if low:  # packed low-bit weights (kernels/include/ek_s4.h)
+        parts = [f"{len(v)} layer(s) {b}-bit" for b, v in sorted(low.items(), reverse=True)]
+        note = "; 2-bit weights ship in the 4-bit format" if any(b < 4 for b in low) else ""
+        rows.append(f"low-bit weights    {', '.join(parts)}, packed two per byte (s4 kernels){note}")
     return "\n".join(rows) + "\n"

@@ -37,6 +37,7 @@ class Layer:
     scratch_bytes: int = 0
     n: int = 0           # element count for element-wise kernels
     tvm: object = None   # codegen.tvm_c.TvmLayer when TVM generated this layer's code
+    weight_bits: int = 8 # bits of the weight values (<= 4: packed two per byte, kernels/include/ek_s4.h)
 
     @property
     def impl(self):
@@ -100,6 +101,40 @@ def _shape4(t):
     return c, h, w
 
 
+def pack_s4(w2d):
+    """int8 weights [rows][K] with values in [-8, 7] -> uint8 [rows][ceil(K / 2)]: value k
+    of a row in byte k // 2, low nibble first, the last high nibble 0 when K is odd (the
+    layout of kernels/include/ek_s4.h)."""
+    w = np.asarray(w2d, np.int8)
+    rows, k = w.shape
+    nib = np.zeros((rows, k + (k & 1)), np.uint8)
+    nib[:, :k] = w.astype(np.uint8) & 0x0F
+    return np.ascontiguousarray(nib[:, 0::2] | (nib[:, 1::2] << 4))
+
+
+def weight_bits_of(node, g):
+    """The bit width of a QConv/QGemm's weight values: QuantParams.bits, or the
+    Tensor.tags["packing"] the quantizer sets; 8 when neither says less."""
+    t = g.tensors[node.inputs[1]]
+    bits = int(t.tags.get("packing", {}).get("bits", 8))
+    if t.quant is not None:
+        bits = min(bits, int(getattr(t.quant, "bits", 8) or 8))
+    return bits
+
+
+def _low_bit(node, g, w):
+    """True when the layer's weights go out packed two per byte (s4 kernels); checks that
+    the values really fit a nibble."""
+    bits = weight_bits_of(node, g)
+    if bits > 4 or bits == 1:  # 1-bit weights are the binary path's (b1 kernels), not s4
+        return False
+    lo, hi = int(np.min(w)), int(np.max(w))
+    if lo < -8 or hi > 7:
+        raise EdgeError(f"node {node.name}: weights are marked {bits}-bit but hold values in [{lo}, {hi}], "
+                        f"outside the 4-bit range [-8, 7]")
+    return True
+
+
 def _conv_layer(node, g, isa, x, y):
     a = node.attrs
     w = g.const(node.inputs[1])
@@ -131,12 +166,20 @@ def _conv_layer(node, g, isa, x, y):
     elif group == 1:
         consts["w"] = np.ascontiguousarray(w.transpose(0, 2, 3, 1)).astype(np.int8)      # OHWI
         macs = oh * ow * cout * cin * kh * kw
+        dtype = "s8"
+        if _low_bit(node, g, w):
+            # 4-bit (and 2-bit) weights: each OHWI row packed two per byte, half the flash
+            consts["w"] = pack_s4(consts["w"].reshape(cout, -1))
+            dtype = "s4"
         if kh == kw == 1 and not any(pads) and dil == [1, 1]:
-            kernel = "conv1x1_s8"
+            kernel = f"conv1x1_{dtype}"
             scratch = kernel_scratch_bytes(kernel, params)
         else:
-            kernel = "conv2d_s8"
+            kernel = f"conv2d_{dtype}"
             scratch = kernel_scratch_bytes(kernel, params)
+        if dtype == "s4":
+            return Layer(node.name, node.op, kernel, isa, [x], y, params, consts, macs, scratch,
+                         weight_bits=weight_bits_of(node, g))
     else:
         raise NoKernelError(f"node {node.name}: grouped convolution with {group} groups "
                         f"(not depthwise) has no mcu kernel")
@@ -208,6 +251,10 @@ def _fc_layer(node, g, isa, x, y, flat_chw):
         consts.update(row_ptr=np.asarray(row_ptr, np.uint16), col_idx=np.asarray(col_idx, np.uint16),
                       values=np.asarray(values, np.int8).reshape(-1))
         return Layer(node.name, node.op, "fc_sparse_s8", isa, [x], y, params, consts, batch * m * k, 0)
+    if _low_bit(node, g, consts["w"]):
+        consts["w"] = pack_s4(consts["w"])  # rows of in_features, two per byte
+        return Layer(node.name, node.op, "fc_s4", isa, [x], y, params, consts, batch * m * k,
+                     kernel_scratch_bytes("fc_s4", params), weight_bits=weight_bits_of(node, g))
     return Layer(node.name, node.op, "fc_s8", isa, [x], y, params, consts, batch * m * k,
                  kernel_scratch_bytes("fc_s8", params))
 

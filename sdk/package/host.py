@@ -21,7 +21,7 @@ def compile_host_model(model_c, out_so, extra_sources=(), include_dirs=()):
     if cc is None:
         raise ToolMissingError("gcc not found: install it with `apt-get install gcc`")
     model_c = Path(model_c)
-    srcs = [model_c, *sorted(kernels_dir().glob("ek_*_s8_ref.c")), *sorted(kernels_dir().glob("ek_*_b1_ref.c")),
+    srcs = [model_c, *sorted(kernels_dir().glob("ek_*_s8_ref.c")), *sorted(kernels_dir().glob("ek_*_b1_ref.c")), *sorted(kernels_dir().glob("ek_*_s4_ref.c")),
             *extra_sources]
     incs = [model_c.parent, model_c.parent / "include", kernels_dir() / "include", runtime_dir() / "include",
             *include_dirs]
