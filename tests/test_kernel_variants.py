@@ -104,7 +104,8 @@ def test_twins_define_the_same_functions(path, m, tmp_path):
     assert strip(opt, f"_{isa}"), f"{path.name} defines no ek_*_{isa} function"
 
 
-ARM_VARIANTS = sorted({*kernels_dir().glob("ek_*_s8_*.c"), *kernels_dir().glob("ek_*_b1_*.c")})
+ARM_VARIANTS = sorted({*kernels_dir().glob("ek_*_s8_*.c"), *kernels_dir().glob("ek_*_b1_*.c"),
+                       *kernels_dir().glob("ek_*_s4_*.c")})
 
 
 @pytest.mark.qemu
