@@ -45,7 +45,7 @@ def test_pocl_int8_build_folder_runs_bit_exact(graphs, tmp_path):
     # 64 output pixels (rows) x 8 channels -> 32 x 2 work-items
     gemm = by["/c1/Conv"]["launches"][1]
     assert gemm["kernel"] == "ek_gemm_s8_ocl_vec" and gemm["global"] == [32, 2] and gemm["local"] is None
-    assert s["hand_layers"] == 4 and s["tvm_layers"] == 3
+    assert s["hand_layers"] == 6 and s["tvm_layers"] == 1   # QAdd and the GAP on hand kernels, Flatten on TVM
     assert s["check"]["bit_exact"] is True
     # the folder alone is enough to run: a fresh runner from disk, a new input
     r = PlanRunner.from_build(d)

@@ -31,6 +31,9 @@ def hand_kernel_for(graph, node, api, dtype, fp16=False):
     if api == "opencl" and node.op in ("Binarize", "BConv", "BGemm", "Cast"):
         from .binary_lower import kernel_for
         return kernel_for(graph, node)
+    if api == "opencl" and node.op in ("QAdd", "MaxPool", "QAvgPool", "QGlobalAvgPool"):
+        from .int8_lower import kernel_for
+        return kernel_for(graph, node)
     if node.op == "QConv":
         x = graph.tensors[node.inputs[0]]
         w = graph.tensors[node.inputs[1]]
@@ -74,6 +77,9 @@ def lower_hand(graph, node, kernel, api, device_type="gpu"):
     from . import binary_lower
     if kernel in binary_lower.KERNELS:
         return binary_lower.lower(graph, node, kernel)
+    from . import int8_lower
+    if kernel in int8_lower.KERNELS:
+        return int8_lower.lower(graph, node, kernel)
     if kernel == "ek_gemm_f16_ocl":
         return _opencl_f16(graph, node)
     raise EdgeError(f"node {node.name}: no hand kernel {kernel!r}")
