@@ -252,3 +252,22 @@ def test_finetune_schedules_reach_the_target(kw):
     else:
         w = p[4].weight.detach().reshape(16, -1, 4)
         assert ((w != 0).sum(2) <= 1).all()
+
+
+def test_partial_gradient_flow_scales_the_update_under_adam():
+    """Adam ignores gradient scale, so the decay must also scale the pruned weights' updates."""
+    from edgesdk.prune.finetune import finetune
+    torch.manual_seed(11)
+    x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
+    base = nn.Sequential(nn.Linear(6, 3))
+    mask = (torch.rand(3, 6) > 0.5).float()
+    deltas = {}
+    for decay in (1.0, 0.25):
+        m = copy.deepcopy(base)
+        apply_mask(m[0], mask, grad_decay=decay)
+        before = m[0].parametrizations.weight.original.detach().clone()
+        finetune(m, x, y, epochs=1, batch=32, lr=1e-2)
+        deltas[decay] = m[0].parametrizations.weight.original.detach() - before
+    pruned = mask == 0
+    torch.testing.assert_close(deltas[0.25][pruned], 0.25 * deltas[1.0][pruned], rtol=1e-4, atol=1e-7)
+    torch.testing.assert_close(deltas[0.25][~pruned], deltas[1.0][~pruned])

@@ -16,6 +16,7 @@ import copy
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..errors import EdgeError
 from .macs import count_macs, count_params
@@ -73,6 +74,30 @@ def _loss(model, x, y, ref):
     return F.mse_loss(out, ref).item()
 
 
+def recalibrate_bn(model, x, batch=256):
+    """Re-estimate every BatchNorm's running statistics on `x` (cumulative average).
+
+    Removing channels shifts the statistics the following BatchNorms were trained with;
+    re-fitting them is free (no labels, no gradients) and is what the first steps of
+    fine-tuning would do anyway, so sensitivities are measured after it."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not bns:
+        return model
+    saved = [(m, m.momentum) for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    was = model.training
+    model.train()
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            model(x[i:i + batch])
+    for m, mom in saved:
+        m.momentum = mom
+    model.train(was)
+    return model
+
+
 def _calib(calib):
     if isinstance(calib, (tuple, list)):
         x, y = calib
@@ -111,7 +136,7 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
         sizes = {g["name"]: g["size"] for g in dependency_groups(model, input_shape)}
 
         def prune(rates):
-            return channel_prune(model, input_shape, rates=rates)
+            return recalibrate_bn(channel_prune(model, input_shape, rates=rates), x)
     else:
         units = [n for n, _ in prunable_layers(model)]
         sizes = {n: m.weight.numel() for n, m in prunable_layers(model)}
@@ -180,8 +205,9 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
     return pruned, report
 
 
-def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured", iters=20):
-    """The same rate for every unit, found by bisection so that `metric` drops by >= `reduction`."""
+def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured", iters=20, calib=None):
+    """The same rate for every unit, found by bisection so that `metric` drops by >= `reduction`.
+    With `calib`, BatchNorms are re-fitted on it afterwards (as adaptive_prune does)."""
     reduction = check_ratio(reduction, "reduction")
     model = remove_masks(copy.deepcopy(model))
     base = _cost(model, input_shape, metric)
@@ -209,4 +235,6 @@ def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured
     if best is None:
         raise EdgeError(f"uniform pruning cannot reach a {reduction:.0%} {metric} reduction")
     p, r = best
+    if calib is not None and kind == "structured":
+        recalibrate_bn(p, _calib(calib)[0])
     return p, {"rate": r, "achieved_reduction": 1 - _cost(p, input_shape, metric) / base}

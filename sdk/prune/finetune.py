@@ -67,12 +67,36 @@ def finetune(model, x, y, epochs=1, lr=1e-3, batch=64, step_hook=None, seed=0, t
             loss = loss_fn(model(x[idx]), y[idx])
             opt.zero_grad()
             loss.backward()
+            partial = _partial_flow_snapshot(model)
             opt.step()
+            _apply_partial_flow(partial)
             sched.step()
             tot += loss.item()
             step += 1
         losses.append(tot / steps_per_epoch)
     return losses
+
+
+def _partial_flow_snapshot(model):
+    """Latent weights of masks with 0 < grad_decay < 1, before the optimizer step.
+
+    Adam normalises each weight's step by its own gradient history, so scaling a
+    gradient by `grad_decay` would not slow that weight down; the decay is therefore
+    (also) applied to the UPDATE of the pruned weights, whatever the optimizer."""
+    snaps = []
+    mods = dict(model.named_modules())
+    for name, wm in masks_of(model).items():
+        if 0.0 < wm.grad_decay < 1.0:
+            p = mods[name].parametrizations.weight.original
+            snaps.append((p, wm, p.detach().clone()))
+    return snaps
+
+
+def _apply_partial_flow(snaps):
+    with torch.no_grad():
+        for p, wm, before in snaps:
+            pruned = wm.mask == 0
+            p[pruned] = before[pruned] + wm.grad_decay * (p[pruned] - before[pruned])
 
 
 def cubic_fraction(step, total, end=0.75):
