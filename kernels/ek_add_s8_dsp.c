@@ -38,8 +38,45 @@ EK_INLINE int32_t apply_in(const in_rq_t *q, int32_t x) {
     return q->u ? (smmul(v, q->m) + q->rnd) >> q->u : smmulr(v, q->m);
 }
 
+/* Long adds: each input's requantization depends on one int8 only, so it is tabulated
+ * (256 + 256 exact ek_requant values, ~8k instructions once) and each element costs two
+ * table loads, the output requantization (SMMUL, USAT and one compare, as in EK_DSP_RQ)
+ * and the store.  Worth it from about this many elements: */
+#define EK_ADD_TABLE_MIN 512
+
+static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *output,
+                          int32_t n) {
+    int32_t ta[256], tb[256];  /* indexed by the uint8 bit pattern of the input */
+    const int32_t ls = p->left_shift;
+    for (int32_t v = -128; v < 128; v++) {
+        ta[(uint8_t)v] = ek_requant((v + p->a_offset) * (1 << ls), p->a_multiplier, p->a_shift);
+        tb[(uint8_t)v] = ek_requant((v + p->b_offset) * (1 << ls), p->b_multiplier, p->b_shift);
+    }
+    const uint8_t *ua = (const uint8_t *)a, *ub = (const uint8_t *)b;
+    const int32_t om = p->out_multiplier, os = p->out_shift, zp = p->output_offset;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    if (os <= -2 && os >= -22) {
+        /* y - lo = (h + (2 (zp - lo) + 1) 2^(u-1)) >> u exactly; |h| <= 2^30 keeps it in range */
+        const int32_t u = -1 - os, rc = (2 * (zp - lo) + 1) << (u - 1), span = hi - lo;
+        for (int32_t i = 0; i < n; i++) {
+            int32_t h;
+            __asm__("smmul %0, %1, %2" : "=r"(h) : "r"(ta[ua[i]] + tb[ub[i]]), "r"(om));
+            int32_t v = __usat((h + rc) >> u, 8);
+            if (v > span) v = span;
+            output[i] = (int8_t)(v + lo);
+        }
+        return;
+    }
+    for (int32_t i = 0; i < n; i++)
+        output[i] = (int8_t)ek_clamp(ek_requant_dsp(ta[ua[i]] + tb[ub[i]], om, os) + zp, lo, hi);
+}
+
 EK_NOIPA void ek_add_s8_dsp(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b,
                             int8_t *output, int32_t n) {
+    if (n >= EK_ADD_TABLE_MIN) {
+        add_tabulated(p, a, b, output, n);
+        return;
+    }
     const int32_t ls = p->left_shift;
     if (ls + (p->a_shift > p->b_shift ? p->a_shift : p->b_shift) + 1 > 22) {
         /* not the QAdd constants of the doc: the generic exact path */
