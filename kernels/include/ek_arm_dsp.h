@@ -8,11 +8,15 @@
  *   SMLAD(w02, x02) + SMLAD(w13, x13) = w0x0 + w1x1 + w2x2 + w3x3.
  *
  * Conv column buffers interleave EK_DSP_NPIX (6) pixels per group of 4 k, so one
- * pointer walks all of them with LDRD at fixed offsets: group g of pixel q at
- * [EK_DSP_GSTRIDE * g + 4 q] (int16 units); the tail (K % 4 values) of pixel q at
- * [EK_DSP_GSTRIDE * k4 / 4 + 4 q] (k4 = K rounded down to 4).  A plain column (FC) has
- * group stride 4.  The matmul tile is 1 channel x 6 pixels: per group 1 LDR + 2 SXTB16
- * + 6 LDRD + 12 SMLAD = 21 instructions for 24 MACs, in 13 registers (no spills).
+ * pointer walks all of them with LDM: group g of pixel q at [EK_DSP_GSTRIDE * g + 4 q]
+ * (int16 units); a K % 4 tail is one more group, reordered and zero-padded
+ * (ek_dsp_pad_tail).  A plain column (FC) has group stride 4.  The matmul tile
+ * (ek_dsp_tile_block, a naked routine that owns all 14 registers) is 1 channel x 6
+ * pixels: per group 1 LDR + 2 SXTB16 + 3 LDM + 12 SMLAD = 18 instructions for 24 MACs,
+ * and whole tiles are requantized in its registers (~8 instructions per output).
+ * Performance currency is QEMU's instruction count (an LDM of 4 words is one
+ * instruction); on silicon an LDM of n words takes about n + 1 cycles, like the LDRDs
+ * it replaces, so the cycle gain is smaller than the instruction gain.
  */
 #ifndef EK_ARM_DSP_H
 #define EK_ARM_DSP_H
