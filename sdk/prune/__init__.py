@@ -12,11 +12,12 @@ _LAZY = {
     # magnitude.py
     "magnitude_prune": "magnitude", "check_ratio": "magnitude",
     # nm.py
-    "nm_prune": "nm",
+    "nm_prune": "nm", "refresh_nm_masks": "nm",
     # structured.py
     "channel_prune": "structured", "dependency_groups": "structured",
     # adaptive.py
-    "adaptive_prune": "adaptive", "allocate_rates": "adaptive",
+    "adaptive_prune": "adaptive", "allocate_rates": "adaptive", "uniform_prune": "adaptive",
+    "recalibrate_bn": "adaptive",
     # macs.py
     "count_macs": "macs", "count_params": "macs",
     # finetune.py
