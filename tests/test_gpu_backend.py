@@ -68,7 +68,8 @@ def test_cuda_build_for_jetson_has_cubins_and_no_spills_in_hand_kernels(graphs, 
         assert (d / rel).stat().st_size > 1000 and rel.endswith(".sm_87.cubin")
     by = {l["name"]: l for l in plan["layers"]}
     assert by["/c1/Conv"]["impl"] == "ek_gemm_s8_cuda"
-    assert by["/dw/Conv"]["impl"].startswith("tvm:")         # no hand depthwise on CUDA: TVM runs it
+    assert by["/dw/Conv"]["impl"] == "ek_dwconv_s8_cuda"
+    assert by["/dw/Conv"]["launches"][0]["grid"] == [1, 1, 8] and by["/dw/Conv"]["launches"][0]["block"] == [16, 16, 1]
     assert "grid" in by["/c1/Conv"]["launches"][1]
     hand = {k: v for k, v in plan["ptxas"].items() if k.startswith("ek_")}
     assert "ek_gemm_s8_cuda" in hand

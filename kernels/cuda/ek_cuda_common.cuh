@@ -7,16 +7,16 @@
 #define EK_CUDA_COMMON_CUH
 #include <stdint.h>
 
-__device__ __forceinline__ int32_t ek_requant(int32_t acc, int32_t mult, int32_t shift) {
+__host__ __device__ __forceinline__ int32_t ek_requant(int32_t acc, int32_t mult, int32_t shift) {
     int32_t total = 31 - shift;
     int64_t v = (int64_t)acc * mult + ((int64_t)1 << (total - 1));
     return (int32_t)(v >> total);
 }
 
-__device__ __forceinline__ int8_t ek_output_stage(int32_t acc, int32_t mult, int32_t shift,
+__host__ __device__ __forceinline__ int8_t ek_output_stage(int32_t acc, int32_t mult, int32_t shift,
                                                   int32_t y_zp, int32_t act_min, int32_t act_max) {
     int32_t v = ek_requant(acc, mult, shift) + y_zp;
-    return (int8_t)min(max(v, act_min), act_max);
+    return (int8_t)(v < act_min ? act_min : v > act_max ? act_max : v);   /* host-callable too */
 }
 
 #endif

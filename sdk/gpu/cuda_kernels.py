@@ -15,6 +15,8 @@ HAND_KERNELS = {
     "ek_im2col_s8_cuda": ("ek_gemm_s8_cuda.cu", 256, "im2col for the dp4a conv"),
     "ek_gemm_f16_cuda": ("ek_gemm_f16_cuda.cu", 128, "FP16 tensor-core GEMM (wmma 16x16x16)"),
     "ek_gemm_f16_cuda_ref": ("ek_gemm_f16_cuda.cu", 256, "its _ref twin"),
+    "ek_dwconv_s8_cuda": ("ek_dwconv_s8_cuda.cu", 256, "depthwise int8 conv, 16x16 tile, window in shared memory"),
+    "ek_dwconv_s8_cuda_ref": ("ek_dwconv_s8_cuda.cu", 256, "its _ref twin"),
     "ek_bgemm_b1_cuda": ("ek_bgemm_b1_cuda.cu", 256, "XNOR-popc binary GEMM"),
     "ek_bgemm_b1_cuda_ref": ("ek_bgemm_b1_cuda.cu", 256, "its _ref twin"),
     "ek_gemv_s8_cuda": ("ek_gemv_s8_cuda.cu", 256, "weight-only int8 GEMV, warp per row"),

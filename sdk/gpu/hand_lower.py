@@ -41,7 +41,7 @@ def hand_kernel_for(graph, node, api, dtype, fp16=False):
             return None
         g = int(node.attrs.get("group", 1))
         if w.shape[1] == 1 and g == x.shape[1] and g > 1:
-            return "ek_dwconv_s8_ocl" if api == "opencl" else None
+            return "ek_dwconv_s8_ocl" if api == "opencl" else "ek_dwconv_s8_cuda"
         if api == "opencl" and _conv_geom(graph, node).pointwise:
             return "ek_conv1x1_s8_ocl"
         return "ek_gemm_s8_ocl" if api == "opencl" else "ek_gemm_s8_cuda"
@@ -74,6 +74,9 @@ def lower_hand(graph, node, kernel, api, device_type="gpu"):
         return _opencl_int8(graph, node, kernel, "vec" if device_type == "cpu" else "tiled")
     if kernel == "ek_gemm_s8_cuda":
         return _cuda_int8(graph, node)
+    if kernel == "ek_dwconv_s8_cuda":
+        from .cuda_dwconv import lower as lower_cuda_dwconv
+        return lower_cuda_dwconv(graph, node)
     from . import binary_lower
     if kernel in binary_lower.KERNELS:
         return binary_lower.lower(graph, node, kernel)
