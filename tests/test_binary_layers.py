@@ -5,7 +5,7 @@ import torch
 from click.testing import CliRunner
 from torch import nn
 
-from edgesdk.binary import (BinaryConv2d, BinaryLinear, DenseShiftConv2d, DenseShiftLinear, FrequencySchedule,
+from edgesdk.binary import (BinaryConv2d, BinaryLinear, DenseShiftConv2d, FrequencySchedule,
                             binarize, denseshift, export_graph, train_recipe, evaluate, weight_bytes)
 from edgesdk.errors import EdgeError
 from edgesdk.reference import run

@@ -11,7 +11,7 @@ from torch import nn
 
 from edgesdk.errors import EdgeError
 from edgesdk.prune import (adaptive_prune, allocate_rates, apply_mask, channel_prune, count_macs, count_params,
-                           dependency_groups, magnitude_prune, nm_prune, remove_masks, sparsity_report)
+                           dependency_groups, magnitude_prune, nm_prune, sparsity_report)
 from edgesdk.prune.finetune import prune_and_finetune
 from edgesdk.prune.nm import refresh_nm_masks
 from edgesdk.zoo import fmnist_cnn, resnet8, ds_cnn
