@@ -78,7 +78,7 @@ def imu_task(samples, test, old=("running", "walking"), new=("badminton", "stand
     return model, xo, (x[:samples], y[:samples]), (xt[:test], yt[:test])
 
 
-TASKS = {"fmnist": (fmnist_task, dict(samples=300, test=200, epochs=3, batch=16, lr=0.05)),
+TASKS = {"fmnist": (fmnist_task, dict(samples=300, test=200, epochs=10, batch=16, lr=0.05)),
          "imu": (imu_task, dict(samples=20, test=20, epochs=5, batch=4, lr=0.05))}
 
 
