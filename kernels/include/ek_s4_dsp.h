@@ -17,15 +17,20 @@
 #include "ek_s4_arm.h"
 
 #define EK_S4_DSP_NPIX 4
+#define EK_S4_DSP_GSTRIDE (8 * EK_S4_DSP_NPIX) /* int16 per group of 8 k of a 4-pixel buffer */
 #define EK_S4_K8(k) (((k) + 7) & ~7)
 
-/* K int8 values (+ offset) -> K8 int16 in the x0 x4 x2 x6 x1 x5 x3 x7 group order, the
- * values past K zero. */
+/* Column buffers interleave the 4 pixels per group of 8 k (like the int8 DSP kernels),
+ * so one pointer walks all of them at fixed offsets: group g of pixel q at int16
+ * [EK_S4_DSP_GSTRIDE * g + 8 * q]. */
+
+/* K int8 values (+ offset) -> int16 groups in the x0 x4 x2 x6 x1 x5 x3 x7 order at
+ * dst + g * EK_S4_DSP_GSTRIDE; the values of the last group past K are 0. */
 EK_INLINE void ek_s4_dsp_widen(const int8_t *x, int16_t *dst, int32_t K, int32_t off) {
     const uint32_t off2 = ((uint32_t)(uint16_t)off << 16) | (uint16_t)off;
-    uint32_t *d = (uint32_t *)dst;
     int32_t k = 0;
-    for (; k + 8 <= K; k += 8, d += 4) {
+    for (; k + 8 <= K; k += 8, dst += EK_S4_DSP_GSTRIDE) {
+        uint32_t *d = (uint32_t *)dst;
         const uint32_t a = ek_ld32(x + k), b = ek_ld32(x + k + 4);
         const uint32_t a02 = (uint32_t)__sxtab16((int32_t)off2, (int32_t)a);            /* x0 x2 */
         const uint32_t b02 = (uint32_t)__sxtab16((int32_t)off2, (int32_t)b);            /* x4 x6 */
@@ -38,90 +43,96 @@ EK_INLINE void ek_s4_dsp_widen(const int8_t *x, int16_t *dst, int32_t K, int32_t
     }
     if (k < K) {
         static const int8_t pos[8] = {0, 4, 2, 6, 1, 5, 3, 7};  /* slot of value j */
-        int16_t *t = (int16_t *)d;
-        for (int32_t j = 0; j < 8; j++) t[pos[j]] = (int16_t)(k + j < K ? x[k + j] + off : 0);
+        for (int32_t j = 0; j < 8; j++) dst[pos[j]] = (int16_t)(k + j < K ? x[k + j] + off : 0);
     }
 }
 
-/* The packed word of group g of a row; the last, partial group from its bytes only (so
- * the last row never reads past the weights), the missing nibbles 0. */
-EK_INLINE uint32_t ek_s4_dsp_tail_word(const uint8_t *w, int32_t bytes) {
+/* The last, partial packed word of a row (bytes 1..4): from the row's own bytes for the
+ * very last row (no over-read past the weights), else one word load masked. */
+EK_INLINE uint32_t ek_s4_dsp_tail_word(const uint8_t *w, int32_t bytes, int32_t last_row) {
+    if (!last_row) return ek_ld32(w) & (bytes >= 4 ? 0xFFFFFFFFu : ((1u << (8 * bytes)) - 1u));
     uint32_t v = 0;
     for (int32_t i = 0; i < bytes; i++) v |= (uint32_t)w[i] << (8 * i);
     return v;
 }
 
-#define EK_S4_DSP_UNPACK(wv)                                                   \
-    const uint32_t lo_ = ((wv) << 4) & 0xF0F0F0F0u, hi_ = (wv) & 0xF0F0F0F0u;  \
-    const uint32_t w04 = ek_sxtb16(lo_), w26 = ek_sxtb16_ror8(lo_);            \
-    const uint32_t w15 = ek_sxtb16(hi_), w37 = ek_sxtb16_ror8(hi_)
+/* 4 pixels x one packed word: the low nibbles (n0 n4 / n2 n6) against column words 0, 1
+ * of each pixel, then the high ones (n1 n5 / n3 n7) against words 2, 3; only 2 unpacked
+ * weights live at a time, so the 4 accumulators and both pointers stay in registers. */
+#define EK_S4_DSP_STEP4(wv, c)                                                         \
+    do {                                                                               \
+        uint32_t t_ = ((wv) << 4) & 0xF0F0F0F0u;                                       \
+        uint32_t wa_ = ek_sxtb16(t_), wb_ = ek_sxtb16_ror8(t_);                         \
+        a0 = ek_smlad(wb_, (c)[1], ek_smlad(wa_, (c)[0], a0));                          \
+        a1 = ek_smlad(wb_, (c)[5], ek_smlad(wa_, (c)[4], a1));                          \
+        a2 = ek_smlad(wb_, (c)[9], ek_smlad(wa_, (c)[8], a2));                          \
+        a3 = ek_smlad(wb_, (c)[13], ek_smlad(wa_, (c)[12], a3));                        \
+        t_ = (wv) & 0xF0F0F0F0u;                                                       \
+        wa_ = ek_sxtb16(t_);                                                           \
+        wb_ = ek_sxtb16_ror8(t_);                                                      \
+        a0 = ek_smlad(wb_, (c)[3], ek_smlad(wa_, (c)[2], a0));                          \
+        a1 = ek_smlad(wb_, (c)[7], ek_smlad(wa_, (c)[6], a1));                          \
+        a2 = ek_smlad(wb_, (c)[11], ek_smlad(wa_, (c)[10], a2));                        \
+        a3 = ek_smlad(wb_, (c)[15], ek_smlad(wa_, (c)[14], a3));                        \
+    } while (0)
 
-#define EK_S4_DSP_DOT(acc, c)                                                  \
-    acc = ek_smlad(w04, (c)[0], acc);                                          \
-    acc = ek_smlad(w26, (c)[1], acc);                                          \
-    acc = ek_smlad(w15, (c)[2], acc);                                          \
-    acc = ek_smlad(w37, (c)[3], acc)
+#define EK_S4_DSP_STEP1(wv, c)                                                         \
+    do {                                                                               \
+        const uint32_t l_ = ((wv) << 4) & 0xF0F0F0F0u, h_ = (wv) & 0xF0F0F0F0u;        \
+        a0 = ek_smlad(ek_sxtb16_ror8(l_), (c)[1], ek_smlad(ek_sxtb16(l_), (c)[0], a0)); \
+        a0 = ek_smlad(ek_sxtb16_ror8(h_), (c)[3], ek_smlad(ek_sxtb16(h_), (c)[2], a0)); \
+    } while (0)
 
-/* All out_c rows against n (1..4) widened columns at col + q * K8 (int16); outputs of
- * column q at out + q * out_stride. */
+/* All out_c rows against n (1..4) widened pixels of the interleaved buffer `col`;
+ * outputs of pixel q at out + q * out_stride. */
 EK_INLINE void ek_s4_dsp_mat(int32_t K, int32_t out_c, const uint8_t *weights, const int32_t *bias,
                              const int32_t *multiplier, const int32_t *shift, const int16_t *col,
                              int32_t n, int8_t *out, int32_t out_stride, int32_t zp, int32_t lo,
                              int32_t hi) {
-    const int32_t groups = K >> 3, K8 = EK_S4_K8(K);
-    const int32_t tail_bytes = (int32_t)EK_S4_ROW_BYTES(K) - 4 * groups;
+    const int32_t groups = K >> 3;
     const size_t row_bytes = EK_S4_ROW_BYTES(K);
-    const uint32_t *c0 = (const uint32_t *)col;
+    const int32_t tail_bytes = (int32_t)row_bytes - 4 * groups;
+    const uint32_t *cols = (const uint32_t *)col;
+    const int32_t gw = EK_S4_DSP_GSTRIDE / 2;  /* words per group */
     for (int32_t oc = 0; oc < out_c; oc++) {
         const uint8_t *w = weights + (size_t)oc * row_bytes;
-        int32_t a[EK_S4_DSP_NPIX] = {0, 0, 0, 0};
+        const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], sh = shift[oc];
+        const int32_t last = oc == out_c - 1;
+        int8_t *y = out + oc;
         if (n == EK_S4_DSP_NPIX) {
             int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-            const uint32_t *c = c0;
-            const int32_t s = K8 >> 1;  /* words between columns */
-            for (int32_t g = 0; g < groups; g++, w += 4, c += 4) {
+            const uint32_t *c = cols;
+            const uint8_t *wend = w + 4 * groups;
+            for (; w != wend; w += 4, c += gw) {
                 const uint32_t wv = ek_ld32(w);
-                EK_S4_DSP_UNPACK(wv);
-                EK_S4_DSP_DOT(a0, c);
-                EK_S4_DSP_DOT(a1, c + s);
-                EK_S4_DSP_DOT(a2, c + 2 * s);
-                EK_S4_DSP_DOT(a3, c + 3 * s);
+                EK_S4_DSP_STEP4(wv, c);
             }
             if (tail_bytes) {
-                const uint32_t wv = ek_s4_dsp_tail_word(w, tail_bytes);
-                EK_S4_DSP_UNPACK(wv);
-                EK_S4_DSP_DOT(a0, c);
-                EK_S4_DSP_DOT(a1, c + s);
-                EK_S4_DSP_DOT(a2, c + 2 * s);
-                EK_S4_DSP_DOT(a3, c + 3 * s);
+                const uint32_t wv = ek_s4_dsp_tail_word(w, tail_bytes, last);
+                EK_S4_DSP_STEP4(wv, c);
             }
-            a[0] = a0;
-            a[1] = a1;
-            a[2] = a2;
-            a[3] = a3;
-        } else {
-            for (int32_t q = 0; q < n; q++) {
-                const uint8_t *wq = w;
-                const uint32_t *c = c0 + q * (K8 >> 1);
-                int32_t a0 = 0;
-                for (int32_t g = 0; g < groups; g++, wq += 4, c += 4) {
-                    const uint32_t wv = ek_ld32(wq);
-                    EK_S4_DSP_UNPACK(wv);
-                    EK_S4_DSP_DOT(a0, c);
-                }
-                if (tail_bytes) {
-                    const uint32_t wv = ek_s4_dsp_tail_word(wq, tail_bytes);
-                    EK_S4_DSP_UNPACK(wv);
-                    EK_S4_DSP_DOT(a0, c);
-                }
-                a[q] = a0;
-            }
+            y[0] = ek_output_stage_dsp(b + (a0 >> 4), m, sh, zp, lo, hi);
+            y[out_stride] = ek_output_stage_dsp(b + (a1 >> 4), m, sh, zp, lo, hi);
+            y[2 * out_stride] = ek_output_stage_dsp(b + (a2 >> 4), m, sh, zp, lo, hi);
+            y[3 * out_stride] = ek_output_stage_dsp(b + (a3 >> 4), m, sh, zp, lo, hi);
+            continue;
         }
-        const int32_t b = bias ? bias[oc] : 0, m = multiplier[oc], sh = shift[oc];
-        for (int32_t q = 0; q < n; q++)
-            out[(size_t)q * out_stride + oc] = ek_output_stage_dsp(b + (a[q] >> 4), m, sh, zp, lo, hi);
+        for (int32_t q = 0; q < n; q++, y += out_stride) {
+            const uint8_t *wq = w;
+            const uint32_t *c = cols + 4 * q;
+            int32_t a0 = 0;
+            for (int32_t g = 0; g < groups; g++, wq += 4, c += gw) {
+                const uint32_t wv = ek_ld32(wq);
+                EK_S4_DSP_STEP1(wv, c);
+            }
+            if (tail_bytes) {
+                const uint32_t wv = ek_s4_dsp_tail_word(wq, tail_bytes, last);
+                EK_S4_DSP_STEP1(wv, c);
+            }
+            *y = ek_output_stage_dsp(b + (a0 >> 4), m, sh, zp, lo, hi);
+        }
     }
 }
-#undef EK_S4_DSP_UNPACK
-#undef EK_S4_DSP_DOT
+#undef EK_S4_DSP_STEP4
+#undef EK_S4_DSP_STEP1
 #endif
