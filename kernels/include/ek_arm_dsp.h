@@ -245,8 +245,11 @@ typedef struct {
     "strb lr, [r2, r7]\n\t"
 
 __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_dsp_tile_job_t *job) {
-    /* stack: [sp] job, [sp+4] channels left, [sp+8] acc cursor, [sp+12] end of the
-     * one-at-a-time groups, [sp+16] end of the row's groups, [sp+20] unused, [sp+24] bias cursor, [sp+28] channel index */
+    /* stack: [sp] job, [sp+4] channels left, [sp+8] acc cursor, [sp+12] column address
+     * where the one-at-a-time groups end, [sp+16] where all groups end (the column
+     * pointer advances 48 bytes a group whatever the channel, so the loop ends are set
+     * once per call), [sp+20] column start, [sp+24] bias cursor, [sp+28] channel index,
+     * [sp+32] w_skip */
     __asm__ volatile(
         "push {r4-r11, lr}\n\t"
         "sub sp, sp, #36\n\t"
@@ -257,18 +260,23 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "str r1, [sp, #8]\n\t"
         "ldr r1, [r0, #24]\n\t"
         "str r1, [sp, #24]\n\t"
+        "ldr r1, [r0, #16]\n\t"
+        "str r1, [sp, #32]\n\t"
         "movs r1, #0\n\t"
         "str r1, [sp, #28]\n\t"
+        "ldr r1, [r0, #4]\n\t"
+        "str r1, [sp, #20]\n\t"
+        "ldr r3, [r0, #8]\n\t"
+        "and r4, r3, #3\n\t"
+        "add r4, r4, r4, lsl #1\n\t"
+        "add r4, r1, r4, lsl #4\n\t"
+        "str r4, [sp, #12]\n\t"
+        "add r3, r3, r3, lsl #1\n\t"
+        "add r3, r1, r3, lsl #4\n\t"
+        "str r3, [sp, #16]\n\t"
         "ldr r0, [r0]\n\t"
         "1:\n\t"                          /* next channel */
-        "ldr r2, [sp]\n\t"
-        "ldr r1, [r2, #4]\n\t"
-        "ldr r3, [r2, #8]\n\t"
-        "and r4, r3, #3\n\t"
-        "add r4, r0, r4, lsl #2\n\t"
-        "str r4, [sp, #12]\n\t"
-        "add r3, r0, r3, lsl #2\n\t"
-        "str r3, [sp, #16]\n\t"
+        "ldr r1, [sp, #20]\n\t"
         "ldr r2, [sp, #24]\n\t"
         "movs r3, #0\n\t"
         "cbz r2, 7f\n\t"
@@ -281,19 +289,20 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "mov r11, r3\n\t"
         "mov r12, r3\n\t"
         "mov lr, r3\n\t"
-        "cmp r0, r4\n\t"
+        "ldr r4, [sp, #12]\n\t"
+        "cmp r1, r4\n\t"
         "beq 3f\n\t"
         "2:\n\t" EK_DSP_G1            /* groups % 4, one at a time */
         "ldr r4, [sp, #12]\n\t"
-        "cmp r0, r4\n\t"
+        "cmp r1, r4\n\t"
         "bne 2b\n\t"
         "3:\n\t"
         "ldr r4, [sp, #16]\n\t"
-        "cmp r0, r4\n\t"
+        "cmp r1, r4\n\t"
         "beq 5f\n\t"
         "4:\n\t" EK_DSP_G1 EK_DSP_G1 EK_DSP_G1 EK_DSP_G1
         "ldr r4, [sp, #16]\n\t"
-        "cmp r0, r4\n\t"
+        "cmp r1, r4\n\t"
         "bne 4b\n\t"
         "5:\n\t"
         "ldr r2, [sp, #8]\n\t"
@@ -328,8 +337,7 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         EK_DSP_RQ_FULL("r12") EK_DSP_RQ_FULL("lr")
         EK_DSP_ST6
         "9:\n\t"
-        "ldr r2, [sp]\n\t"
-        "ldr r2, [r2, #16]\n\t"
+        "ldr r2, [sp, #32]\n\t"
         "add r0, r0, r2\n\t"
         "ldr r2, [sp, #4]\n\t"
         "subs r2, r2, #1\n\t"
