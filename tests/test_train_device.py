@@ -71,6 +71,12 @@ def test_device_finetune_matches_torch_on_the_same_features(trainable):
     assert slow.instructions_per_cached_sample is None
     assert fast.instructions_per_cached_sample * 5 < fast.instructions_per_sample   # no backbone
     assert m["cache_slots"] == 32
+    # with room for the test set too, its features are cached after the first pass: same accuracies
+    xt, yt = load_fashion_mnist("test", classes=[5, 6, 7, 8, 9], limit=8)
+    a = finetune(out, x[:20], y[:20], x_test=xt, y_test=yt, progress=False, use_cache=False, **kw2)
+    b = finetune(out, x[:20], y[:20], x_test=xt, y_test=yt, progress=False, **kw2)
+    assert [(h["test_acc"], h["test_loss"]) for h in a.history] == [(h["test_acc"], h["test_loss"]) for h in b.history]
+    assert a.before_acc == b.before_acc
 
 
 def _train_some(tr, x, y):

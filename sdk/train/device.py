@@ -150,10 +150,17 @@ class DeviceTrainer:
             pos += nw + L["out"]
         return out
 
-    def evaluate(self, x, y):
+    def evaluate(self, x, y, slot_base=None, from_cache=False):
+        """(accuracy, mean loss) on (x, y). With slot_base, sample i's feature is stored in
+        cache slot slot_base + i, or (from_cache) taken from it."""
         correct, loss = 0, 0.0
         for i in range(len(x)):
-            lo, pred = self.sample(x[i:i + 1], int(y[i]), train=False)
+            if slot_base is None:
+                lo, pred = self.sample(x[i:i + 1], int(y[i]), train=False)
+            elif from_cache:
+                lo, pred = self.sample(None, int(y[i]), train=False, cached=slot_base + i)
+            else:
+                lo, pred = self.sample(x[i:i + 1], int(y[i]), train=False, store=slot_base + i)
             correct += int(pred == int(y[i]))
             loss += lo
         return correct / max(1, len(x)), loss / max(1, len(x))
@@ -205,7 +212,8 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
 
     bulk="line" streams every sample over the serial line even where host files work.
     With a feature cache in the build (--train-cache N), the first N samples are sent
-    once: later epochs train on their cached backbone features (use_cache=False: never).
+    once: later epochs train on their cached backbone features (use_cache=False: never);
+    if N also covers the test set, its features are cached as well.
     A device that reboots mid-run (power loss, watchdog, reset button) comes back with
     its last checkpoint (one per epoch); the run resumes from there, redoing the epochs
     after it (momentum restarts at zero: it is not checkpointed). More than `max_resets`
@@ -220,15 +228,20 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
     rng = np.random.default_rng(seed)
     orders = [rng.permutation(len(x)) for _ in range(epochs)]   # the host yardstick draws the same
     res = FinetuneResult(train_bytes=int(manifest["train"]["train_bytes"]))
-    cache = min(int(manifest["train"].get("cache_slots", 0)), len(x)) if use_cache else 0
+    slots = int(manifest["train"].get("cache_slots", 0)) if use_cache else 0
+    cache = min(slots, len(x))
+    # the test set is cached too when the slots after the training samples hold all of it
+    test_base = len(x) if x_test is not None and slots >= len(x) + len(x_test) else None
     bias_only = manifest["train"]["mode"] == "bias"
     with open_device(build_dir, board=board, bulk=bulk, port=port) as dev:
         tr = DeviceTrainer(dev, manifest)
         tr.device_bytes(x[:1])  # shape check before anything runs
         tr.configure(lr, momentum, weight_decay, bias_only)
         start_seq = tr.status()["restored_checkpoint"]   # a checkpoint from an earlier run, if any
+        test_cached = False
         if x_test is not None:
-            res.before_acc, _ = tr.evaluate(x_test, y_test)
+            res.before_acc, _ = tr.evaluate(x_test, y_test, test_base)
+            test_cached = test_base is not None
         bar = None
         if progress:
             from tqdm import tqdm
@@ -255,7 +268,8 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
                         epochs_at[rec["checkpoint"]] = ep + 1
                     res.history.append(rec)
                 if x_test is not None and "test_acc" not in rec:
-                    rec["test_acc"], rec["test_loss"] = tr.evaluate(x_test, y_test)
+                    rec["test_acc"], rec["test_loss"] = tr.evaluate(x_test, y_test, test_base, test_cached)
+                    test_cached = test_base is not None
             except DeviceResetError:
                 res.resets += 1
                 if not checkpoint_every_epoch or res.resets > max_resets:
@@ -270,7 +284,7 @@ def finetune(build_dir, x, y, *, epochs=3, batch_size=16, lr=0.05, momentum=0.9,
                 if ep and x_test is not None and "test_acc" not in res.history[ep - 1]:
                     ep -= 1                # checkpointed, but its test pass was cut short: redo only that
                 tr.configure(lr, momentum, weight_decay, bias_only)   # the settings live in RAM
-                cache_ready = False                                    # and so does the feature cache
+                cache_ready = test_cached = False                      # and so does the feature cache
                 if bar is not None:
                     bar.n = ep * len(x)
                     bar.refresh()
