@@ -89,9 +89,9 @@ def run_task(name, samples=None, epochs=None, workdir=None):
     model, calib, (x, y), (xt, yt) = make(samples, cfg["test"])
     out = Path(workdir) / name
     t0 = time.monotonic()
-    # the feature cache holds every training sample: epochs 2+ skip the frozen backbone
+    # the feature cache holds every training and test sample: epochs 2+ skip the frozen backbone
     r = build_trainable(model, BOARD, out, calib=calib[:64], example_inputs=torch.from_numpy(calib[:1]), quiet=True,
-                        cache_samples=len(x))
+                        cache_samples=len(x) + len(xt))
     build_s = time.monotonic() - t0
     tr = r.manifest["train"]
     kw = dict(epochs=epochs, batch_size=cfg["batch"], lr=cfg["lr"], momentum=0.9, weight_decay=0.0)
