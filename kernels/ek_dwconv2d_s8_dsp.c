@@ -14,8 +14,8 @@ EK_INLINE int32_t smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(
  * against the packed weight pair (w0, w1) held in a register; the third tap is one
  * SMLABB: 6 instructions per 9 MACs, the 9 weights in 6 registers for a whole output
  * row, then the row is requantized in a second loop.  Planes live on the stack
- * (4 x EK_DW_PLANE_MAX int16 + a row of int32), so larger feature maps take the general
- * loop below. */
+ * (4 x EK_DW_PLANE_MAX int16 + a row of int32: about 2.4 KB), so larger feature maps
+ * take the general loop below. */
 #define EK_DW_PLANE_MAX 256
 
 /* (h + rc) >> u, clamped to [lo, lo + span] by USAT + one compare: see EK_DSP_RQ. */
@@ -124,7 +124,7 @@ static int dw_planes(const ek_conv_s8_params_t *p, const int8_t *input, const in
     const int32_t H = (p->out_h - 1) * p->stride_h + 3, W = (p->out_w - 1) * p->stride_w + 3;
     if (H * W > EK_DW_PLANE_MAX) return 0;
     int16_t planes[4 * EK_DW_PLANE_MAX];
-    int32_t acc[EK_DW_PLANE_MAX];  /* one output row (out_w < W <= plane size) */
+    int32_t acc[EK_DW_PLANE_MAX / 3];  /* one output row: out_w < W <= EK_DW_PLANE_MAX / H, H >= 3 */
     const int32_t ch = p->in_c;
     for (int32_t c = 0; c < ch;) {
         const int32_t nq = ch - c >= 4 ? 4 : 1;
