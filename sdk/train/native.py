@@ -10,7 +10,6 @@ point ek_train_step run unchanged too, including its argument checks.
 """
 import ctypes
 import shutil
-import struct
 import subprocess
 import tempfile
 from pathlib import Path
