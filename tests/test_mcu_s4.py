@@ -100,6 +100,13 @@ def test_optimized_kernels_on_core_match_reference(isa, board):
     assert all(n > 0 for n, _ in results)
 
 
+@needs_arm
+def test_dsp_inline_assembly_exact_at_O0():
+    # The SMLAD step is inline assembly: it must build and stay exact at any -O level.
+    cases = _cases(4, seed=31)
+    _assert_exact(cases, kca.run_cases(cases, "dsp", "mps2-an386", opt="-O0"))
+
+
 # ---- lowering, codegen and builds ------------------------------------------------------
 
 @pytest.fixture(scope="module")

@@ -40,45 +40,42 @@ EK_INLINE void ek_s4_mve_mat(int32_t K, int32_t out_c, const uint8_t *weights, c
         const int8_t *w = (const int8_t *)weights + (size_t)oc * row_bytes;
         const int8_t *x0 = c0, *x1 = c1, *x2 = c2, *x3 = c3;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, ws = 0;
-        if (n == 1) {  /* batch-1 FC and the last pixel: one column, no wasted MACs */
-            for (int32_t i = 0; i <= chunks; i++, w += 16, x0 += 32) {
-                int8x16_t wv;
-                if (i < chunks) {
-                    wv = vldrbq_s8(w);
-                } else {
-                    if (!tail_bytes) break;
-                    wv = vldrbq_z_s8(w, ptail);
-                }
-                const int8x16_t wl = vshrq_n_s8(vshlq_n_s8(wv, 4), 4), wh = vshrq_n_s8(wv, 4);
-                ws = vaddvaq_s8(vaddvaq_s8(ws, wl), wh);
-                const int8x16x2_t x = vld2q_s8(x0);
-                a0 = vmladavaq_s8(vmladavaq_s8(a0, wl, x.val[0]), wh, x.val[1]);
+/* one chunk of 32 weights: unpack, weight sum (wl + wh fits int8: |.| <= 16), dots */
+#define EK_S4_MVE_UNPACK(wv)                                                    \
+    const int8x16_t wl = vshrq_n_s8(vshlq_n_s8(wv, 4), 4), wh = vshrq_n_s8(wv, 4); \
+    ws = vaddvaq_s8(ws, vaddq_s8(wl, wh))
+#define EK_S4_MVE_DOT(a, xp)                                                    \
+    do {                                                                        \
+        const int8x16x2_t x_ = vld2q_s8(xp);                                    \
+        a = vmladavaq_s8(vmladavaq_s8(a, wl, x_.val[0]), wh, x_.val[1]);        \
+    } while (0)
+        if (n == 1) {  /* batch-1 FC and the last pixels: one column, no wasted MACs */
+            for (int32_t i = 0; i < chunks; i++, w += 16, x0 += 32) {
+                EK_S4_MVE_UNPACK(vldrbq_s8(w));
+                EK_S4_MVE_DOT(a0, x0);
             }
-        } else for (int32_t i = 0; i <= chunks; i++) {
-            int8x16_t wv;
-            if (i < chunks) {
-                wv = vldrbq_s8(w);
-            } else {
-                if (!tail_bytes) break;
-                wv = vldrbq_z_s8(w, ptail);
+            if (tail_bytes) {
+                EK_S4_MVE_UNPACK(vldrbq_z_s8(w, ptail));
+                EK_S4_MVE_DOT(a0, x0);
             }
-            w += 16;
-            const int8x16_t wl = vshrq_n_s8(vshlq_n_s8(wv, 4), 4), wh = vshrq_n_s8(wv, 4);
-            ws = vaddvaq_s8(vaddvaq_s8(ws, wl), wh);
-            int8x16x2_t x;
-            x = vld2q_s8(x0);
-            a0 = vmladavaq_s8(vmladavaq_s8(a0, wl, x.val[0]), wh, x.val[1]);
-            x = vld2q_s8(x1);
-            a1 = vmladavaq_s8(vmladavaq_s8(a1, wl, x.val[0]), wh, x.val[1]);
-            x = vld2q_s8(x2);
-            a2 = vmladavaq_s8(vmladavaq_s8(a2, wl, x.val[0]), wh, x.val[1]);
-            x = vld2q_s8(x3);
-            a3 = vmladavaq_s8(vmladavaq_s8(a3, wl, x.val[0]), wh, x.val[1]);
-            x0 += 32;
-            x1 += 32;
-            x2 += 32;
-            x3 += 32;
+        } else {
+            for (int32_t i = 0; i < chunks; i++, w += 16, x0 += 32, x1 += 32, x2 += 32, x3 += 32) {
+                EK_S4_MVE_UNPACK(vldrbq_s8(w));
+                EK_S4_MVE_DOT(a0, x0);
+                EK_S4_MVE_DOT(a1, x1);
+                EK_S4_MVE_DOT(a2, x2);
+                EK_S4_MVE_DOT(a3, x3);
+            }
+            if (tail_bytes) {
+                EK_S4_MVE_UNPACK(vldrbq_z_s8(w, ptail));
+                EK_S4_MVE_DOT(a0, x0);
+                EK_S4_MVE_DOT(a1, x1);
+                EK_S4_MVE_DOT(a2, x2);
+                EK_S4_MVE_DOT(a3, x3);
+            }
         }
+#undef EK_S4_MVE_UNPACK
+#undef EK_S4_MVE_DOT
         int32x4_t acc = vdupq_n_s32(a0);
         acc = vsetq_lane_s32(a1, acc, 1);
         acc = vsetq_lane_s32(a2, acc, 2);
