@@ -86,7 +86,8 @@ def test_binarize_threshold_decides_like_the_float64_reference():
     y = np.zeros(x.size, np.uint8)
     for kname in ("ek_binarize_f32_ocl", "ek_binarize_f32_ocl_ref"):
         xb, tb, yb = rt.to_device(x), rt.to_device(t), rt.empty(y.nbytes)
-        rt.kernel("ek_bpack_b1_ocl.cl", kname)(rt.queue, (64,), None, xb, tb, yb,
+        gsz = (1, 6) if kname.endswith("_ocl") else (64,)    # (inner, N * C) / any 1-D range
+        rt.kernel("ek_bpack_b1_ocl.cl", kname)(rt.queue, gsz, None, xb, tb, yb,
                                                 np.int32(x.size), np.int32(3), np.int32(1))
         got = rt.to_host(yb, x.shape, np.uint8)
         want = (x.astype(np.float64) >= thr.reshape(1, 3, 1)).astype(np.uint8)

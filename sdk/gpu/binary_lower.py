@@ -82,12 +82,12 @@ def lower(graph, node, kernel):
         n = int(np.prod(xt.shape, dtype=np.int64))
         consts[f"{name}/thr"] = _thresholds(node, xt, c)
         launch = {"program": PROGRAM, "kernel": kernel, "args": [x, f"{name}/thr", y, _i(n), _i(c), _i(inner)],
-                  "global": _flat(n), "local": [_FLAT_WG]}
+                  "global": [inner, n // inner], "local": None}
         return {"launches": [launch], "consts": consts, "buffers": buffers}
     if kernel == "ek_cast_s32_f32_ocl":
         n = int(np.prod(xt.shape, dtype=np.int64))
         launch = {"program": PROGRAM, "kernel": kernel, "args": [x, y, _i(n)], "global": _flat(n),
-                  "local": [_FLAT_WG]}
+                  "local": [_FLAT_WG]}   # (the tail test stays: n need not be a multiple of 64)
         return {"launches": [launch], "consts": consts, "buffers": buffers}
     w = np.asarray(graph.tensors[node.inputs[1]].data, np.uint8)
     m = int(w.shape[0])
