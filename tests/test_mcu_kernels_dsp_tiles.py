@@ -4,7 +4,8 @@ under QEMU: requantization in registers (whole 6-pixel tiles, shifts -22..-2, wi
 without activation bounds) vs in C (partial tiles, other shifts), the K % 4 tail as a
 padded group (last weight row copied when K <= 256, done in C above), 3-channel inputs
 gathered word-wise, interior vs padded pixels, NULL bias, channel counts around the
-8-channel block; the depthwise plane path and its size limit; tabulated QAdd."""
+8-channel block; the depthwise plane path and its size limit; the 4-row FC routine;
+tabulated QAdd."""
 import numpy as np
 import pytest
 
@@ -68,6 +69,9 @@ def test_dsp_conv_tile_paths_are_exact():
     for ch, hw, stride, pads in [(6, (14, 14), 1, (1, 1, 1, 1)), (5, (9, 7), 2, (0, 0, 1, 1)),
                                  (8, (4, 5), 1, (1, 1, 1, 1)), (4, (15, 14), 1, (1, 1, 1, 1))]:
         cases.append(kc.conv_case(rng, "dwconv2d", *hw, ch, ch, 3, 3, stride=(stride, stride), pads=pads))
+    # FC: 4-row routine (+ K % 4 tails in C), then 3-row and single-row remainders
+    cases += [kc.fc_case(rng, batch, k, m) for batch, k, m in
+              [(1, 640, 128), (2, 130, 7), (1, 7, 9), (2, 3, 5), (1, 12, 4), (1, 20, 1)]]
     # QAdd: direct below EK_ADD_TABLE_MIN (512) elements, tabulated from there
     cases += [kc.add_case(rng, n) for n in (511, 512, 700, 700, 700, 3000)]
     res = kca.run_cases(cases, "dsp", "mps2-an386")
