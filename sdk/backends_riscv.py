@@ -15,8 +15,13 @@ beyond tolerance is named. On a bare-metal board the firmware then runs under
 `qemu-system-riscv32 -icount shift=0` for per-layer instruction counts (minstret).
 
 The folder follows docs/build-format.md: manifest.json, model.edg, src/ (model.c, the
-runners, kernels and headers, Makefile), the image (`app` on qemu-rv64-linux,
-`firmware.elf` on bare metal) and summary.txt.
+runners, kernels and headers, Makefile), summary.txt and two programs:
+- the image (manifest "image"): model.c linked with the host-in-the-loop server
+  (runtime/hil), what `edgesdk run/validate` (edgesdk.hil.open_device) talk to:
+  `firmware.elf` on bare metal (ek_hil_port_riscv.c: 16550 UART, minstret), `rig` on
+  qemu-rv64-linux (ek_hil_port_host.c: a process on a pty under qemu-riscv64);
+- the self-test (manifest "selftest_image"): `selftest.elf` on bare metal (prints outputs
+  and per-layer counts on the UART), `app` on Linux (`app IN.f32 OUT.f32 [LAYERS.f32]`).
 """
 import json
 import tempfile
@@ -338,15 +343,20 @@ def _selftest_input(graph, selftest_input):
     return x.reshape(shape)
 
 
-MAKEFILE = """# Rebuild the image by hand (edgesdk did this already): make app | make firmware.elf
+MAKEFILE = """# Rebuild by hand (edgesdk did this already): make app | make rig | make selftest.elf | make firmware.elf
+# (TVM layers, if any, also need their objects from tvm64/ or tvm32/ on the link line)
 CLANG ?= clang-19
 K := kernels
-INC := -Iinclude -I.
+INC := -Iinclude -I. -Ihil
+RV32 := --target=riscv32-unknown-elf -march=rv32gcv_zfh_zvfh -mabi=ilp32d -ffreestanding -nostdlib -mcmodel=medany
 app: model.c main_linux.c $(wildcard $(K)/*_rvv.c)
 \t$(CLANG) --target=riscv64-linux-gnu -march=rv64gcv_zfh_zvfh -O2 -DEK_LAYER_DUMP -fuse-ld=lld -static $(INC) $^ -lm -o $@
-firmware.elf: crt0.S platform.c model.c main_baremetal.c $(wildcard $(K)/*_rvv.c)
-\t$(CLANG) --target=riscv32-unknown-elf -march=rv32gcv_zfh_zvfh -mabi=ilp32d -ffreestanding -nostdlib \\
-\t  -mcmodel=medany -O2 -DEK_LAYER_TIMING $(INC) -fuse-ld=lld -Wl,-T,link.ld $^ -o $@
+rig: model.c hil/ek_hil_codec.c hil/ek_hil_server.c hil/ek_hil_port_host.c $(wildcard $(K)/*_rvv.c)
+\t$(CLANG) --target=riscv64-linux-gnu -march=rv64gcv_zfh_zvfh -O2 -fuse-ld=lld -static $(INC) $^ -lm -o $@
+selftest.elf: crt0.S platform.c model.c main_baremetal.c $(wildcard $(K)/*_rvv.c)
+\t$(CLANG) $(RV32) -O2 -DEK_LAYER_TIMING $(INC) -fuse-ld=lld -Wl,-T,link.ld $^ -o $@
+firmware.elf: crt0.S platform.c model.c hil/ek_hil_codec.c hil/ek_hil_server.c hil/ek_hil_port_riscv.c $(wildcard $(K)/*_rvv.c)
+\t$(CLANG) $(RV32) -O2 -DEK_LAYER_TIMING $(INC) -fuse-ld=lld -Wl,-T,link.ld $^ -o $@
 """
 
 
@@ -377,6 +387,7 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
     from . import reference
     from .boards import Board, load_board
     from .codegen.riscv.emit import emit_model_c, main_source, selftest_header
+    from .hil.firmware import hil_dir, rig_defines, rig_sources
     from .ir import serialize
     from .package.riscv import check_vlen, compile_baremetal, compile_linux, run_baremetal, run_linux
     from .paths import kernels_dir, runtime_dir, targets_dir
@@ -427,7 +438,7 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
         tol = TOL[dtype] if tol is None else tol
         errs = check_numerics(graph, lw, layer_outs, ref, tol)
 
-        counts, total, image = None, None, "app"
+        counts, total = None, None
         files = {"model.edg": Path(edg), "src/model.c": src / "model.c", "src/main_linux.c": src / "main_linux.c",
                  "src/main_baremetal.c": src / "main_baremetal.c", "src/selftest_input.h": src / "selftest_input.h",
                  "src/Makefile": MAKEFILE}
@@ -441,10 +452,13 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
         for h in ("ek_float.h", "ek_float_impl.h"):
             files[f"src/include/{h}"] = kernels_dir() / "include" / h
         files["src/include/ek_model_api.h"] = runtime_dir() / "include" / "ek_model_api.h"
+        rig_srcs = rig_sources(b)
+        for f in [*rig_srcs, hil_dir() / "ek_hil.h"]:
+            files[f"src/hil/{f.name}"] = f
         for f in ("crt0.S", "platform.c", "link.ld", "include/ek_rv_platform.h"):
             files[f"src/{Path(f).name}" if not f.startswith("include") else f"src/{f}"] = targets_dir() / "riscv" / f
         if baremetal:
-            fw = compile_baremetal([src / "model.c", src / "main_baremetal.c", *kfiles], tmp / "firmware.elf",
+            fw = compile_baremetal([src / "model.c", src / "main_baremetal.c", *kfiles], tmp / "selftest.elf",
                                    xlen=xlen, defines={"EK_LAYER_TIMING": None}, include_dirs=inc,
                                    ram_bytes=b.ram.size, extra_objects=tvm_objs.get(xlen, []))
             code, text = run_baremetal(fw, timeout=timeout, vlen=vlen, xlen=xlen)
@@ -455,10 +469,19 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
                 scale = max(float(np.abs(o_app).max()), 1e-6)
                 if o_dev.size != o_app.size or float(np.abs(o_dev - o_app).max()) / scale > tol:
                     raise DeviceError(f"{b.name}: bare-metal output differs from the Linux user-mode run")
-            files["firmware.elf"] = fw
-            image = "firmware.elf"
+            files["selftest.elf"] = fw
+            # the rig firmware: the same model.c behind the host-in-the-loop server
+            files["firmware.elf"] = compile_baremetal(
+                [src / "model.c", *rig_srcs, *kfiles], tmp / "firmware.elf", xlen=xlen,
+                defines={**rig_defines(b), "EK_LAYER_TIMING": None}, include_dirs=[*inc, hil_dir()],
+                ram_bytes=b.ram.size, extra_objects=tvm_objs.get(xlen, []))
+            image, selftest_image = "firmware.elf", "selftest.elf"
         else:
             files["app"] = app
+            files["rig"] = compile_linux([src / "model.c", *rig_srcs, *kfiles], tmp / "rig",
+                                         defines=rig_defines(b), include_dirs=[*inc, hil_dir()],
+                                         extra_objects=tvm_objs.get(64, []))
+            image, selftest_image = "rig", "app"
 
         layers = []
         for i, (l_, (_, err)) in enumerate(zip(lw.layers, errs)):
@@ -475,9 +498,10 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
             max_rel_err=max((e for _, e in errs), default=0.0), tolerance=tol, dtype=dtype, vlen=vlen,
             board=b.name, layers=layers)
         if baremetal:
-            summary["flash_bytes"] = _elf_load_bytes(tmp / "firmware.elf")
+            summary["flash_bytes"] = _elf_load_bytes(tmp / "selftest.elf")
         manifest = {"format": 1, "target": "riscv", "board": b.name, "board_file": str(b.path),
                     "build_id": build_id, "model_hash": model_hash, "image": image,
+                    "selftest_image": selftest_image,
                     "dtype": dtype, "vlen": vlen, "xlen": xlen,
                     "inputs": _io(graph, graph.inputs, dtype), "outputs": _io(graph, graph.outputs, dtype),
                     "layers": layers,

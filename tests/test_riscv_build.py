@@ -37,7 +37,7 @@ def test_fmnist_f32_linux_app_matches_reference(tmp_path):
     out = tmp_path / "b"
     s = build(g, "qemu-rv64-linux", out, dtype="f32")
     man = json.loads((out / "manifest.json").read_text())
-    assert man["target"] == "riscv" and man["image"] == "app" and man["dtype"] == "f32"
+    assert man["target"] == "riscv" and man["image"] == "rig" and man["selftest_image"] == "app" and man["dtype"] == "f32"
     assert [l["name"] for l in man["layers"]] == [n.name for n in g.nodes]
     assert man["summary"]["macs"] == s["macs"] > 1_000_000 and man["summary"]["instructions"] is None
     for f in ("model.edg", "summary.txt", "src/model.c", "src/Makefile", "src/include/ek_float.h",

@@ -1,6 +1,19 @@
 /* The rig's request/reply server: frame reassembly (COBS), checks, a one-entry reply
  * cache and the command handlers. Static buffers only. */
+#if defined(__has_include)
+#if __has_include(<string.h>)
 #include <string.h>
+#define EK_HIL_HAVE_STRING_H 1
+#endif
+#endif
+#ifndef EK_HIL_HAVE_STRING_H
+/* a bare-metal toolchain without a libc (clang for riscv32-unknown-elf): the platform
+ * layer defines these (targets/riscv/platform.c, runtime/hil/ek_hil_port_riscv.c) */
+#include <stddef.h>
+void *memcpy(void *dst, const void *src, size_t n);
+void *memmove(void *dst, const void *src, size_t n);
+size_t strlen(const char *s);
+#endif
 
 #include "ek_hil.h"
 #include "ek_model_api.h"

@@ -203,12 +203,13 @@ def open_device(build_or_board, image=None, *, board=None, port=None, baud=None,
                 from .qemu import QemuInstance
                 if image is None:
                     raise DeviceError(f"board {b.name} is emulated: give a build directory or an image to run")
-                emulator = QemuInstance(b, image, lifetime_s=lifetime_s)
+                emulator = QemuInstance(b, image, lifetime_s=lifetime_s, manifest=manifest)
                 transport = emulator.start()
                 kind = "qemu"
             elif b.runner == "qemu-user":
+                from .qemu import emulator_command
                 from .transport import PtyTransport
-                cmd = [str(c) for c in b.emulator["command"]]
+                cmd = emulator_command(b, manifest)
                 if shutil.which(cmd[0]) is None:
                     from ..errors import ToolMissingError
                     raise ToolMissingError(f"board {b.name}: {cmd[0]} is not installed (apt-get install qemu-user)")

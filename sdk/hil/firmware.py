@@ -22,8 +22,23 @@ def hil_dir():
 def rig_sources(board):
     """The rig's C sources for `board` ("host" or a board name/Board); include hil_dir()."""
     d = hil_dir()
-    port = "ek_hil_port_host.c" if str(getattr(board, "name", board)) == HOST else "ek_hil_port_mcu.c"
-    return [d / "ek_hil_codec.c", d / "ek_hil_server.c", d / port]
+    return [d / "ek_hil_codec.c", d / "ek_hil_server.c", d / _port_source(board)]
+
+
+def _port_source(board):
+    """The platform seam for `board`: a process on a pty (host, RISC-V Linux user mode),
+    the RISC-V bare-metal 16550/minstret port, or the Cortex-M UART/SysTick port."""
+    from ..boards import load_board
+    if str(getattr(board, "name", board)) == HOST:
+        return "ek_hil_port_host.c"
+    from ..errors import EdgeError
+    try:
+        b = board if hasattr(board, "runner") else load_board(board)
+    except EdgeError:      # callers also pass a target name ("mcu") for the Cortex-M port
+        return "ek_hil_port_mcu.c"
+    if b.target == "riscv":
+        return "ek_hil_port_host.c" if b.runner == "qemu-user" else "ek_hil_port_riscv.c"
+    return "ek_hil_port_mcu.c"
 
 
 def rig_defines(board):
@@ -33,7 +48,8 @@ def rig_defines(board):
     if str(getattr(board, "name", board)) == HOST:
         return {}
     b = board if hasattr(board, "emulated") else load_board(board)
-    return {"EK_HIL_SEMIHOSTING": None} if b.runner == "qemu" else {}
+    # the RISC-V port streams bulk data over its UART (no semihosting seam)
+    return {"EK_HIL_SEMIHOSTING": None} if b.runner == "qemu" and b.target != "riscv" else {}
 
 
 def host_cc():

@@ -37,8 +37,27 @@ def _die_with_parent():
         pass
 
 
+def emulator_command(board, manifest=None):
+    """The board's emulator command line with its {placeholders} filled in: {vlen} from the
+    build (manifest.json "vlen"), else the board's default (RISC-V boards)."""
+    values = {k: v for k, v in (board.extra or {}).items() if isinstance(v, (int, str))}
+    values.update({k: manifest[k] for k in ("vlen", "xlen") if manifest and manifest.get(k) is not None})
+    out = []
+    for c in board.emulator["command"]:
+        c = str(c)
+        if "{" in c:
+            try:
+                c = c.format(**values)
+            except (KeyError, IndexError, ValueError) as e:
+                raise DeviceError(f"{board.path}: emulator.command {c!r} names {e} which neither the board "
+                                  f"nor the build defines") from None
+        out.append(c)
+    return out
+
+
 class QemuInstance:
-    def __init__(self, board, image, lifetime_s=None):
+    def __init__(self, board, image, lifetime_s=None, manifest=None):
+        self.manifest = manifest
         self.board = board
         self.image = Path(image)
         self.lifetime_s = lifetime_s
@@ -49,7 +68,7 @@ class QemuInstance:
         self._timer = None
 
     def command(self, port, qmp_path):
-        cmd = [str(c) for c in self.board.emulator["command"]]
+        cmd = emulator_command(self.board, self.manifest)
         if shutil.which(cmd[0]) is None:
             pkg = _APT.get(cmd[0], cmd[0])
             raise ToolMissingError(f"board {self.board.name}: emulator {cmd[0]} is not installed "

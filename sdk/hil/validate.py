@@ -18,6 +18,11 @@ from . import buildinfo
 
 # (rtol, atol) for float outputs: f32 kernels may reorder sums; f16 has an 11-bit mantissa.
 TOLERANCE = {"f32": (1e-4, 1e-4), "f16": (1e-2, 1e-2)}
+# FP16 outputs are judged the way kernels/include/ek_float.h documents FP16 numerics:
+# max|dev - ref| / max|ref| ("FP16 forward: 5e-3"). An error in FP16 scales with the
+# largest magnitudes the sums went through, not with each element, so an elementwise
+# rtol fails small logits next to large ones that are as accurate as FP16 allows.
+F16_REL_TO_MAX = 5e-3
 
 
 @dataclass
@@ -161,6 +166,9 @@ def compare(name, spec, device, ref):
         atol = float(np.asarray((spec.get("quant") or {}).get("scale", [atol])).reshape(-1)[0])
         rtol = 0.0
     diff = np.abs(d - r)
+    if spec["dtype"] == "f16" and not np.issubdtype(dev.dtype, np.integer):
+        scale = float(np.abs(r).max(initial=0.0)) or 1.0
+        atol, rtol = F16_REL_TO_MAX * scale, 0.0
     bad = int(np.count_nonzero(~(diff <= atol + rtol * np.abs(r))))
     return OutputCheck(name, spec["dtype"], dev.size, bad, float(np.nanmax(diff, initial=0)), bad == 0)
 
