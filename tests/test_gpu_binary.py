@@ -44,8 +44,9 @@ def test_binary_layers_are_bit_exact_on_opencl(binary_build):
     g, d, s = binary_build
     by = {l["name"]: l for l in s["per_layer"]}
     assert s["dtype"] == "f32"
-    assert by["2"]["op"] == "BConv" and by["2"]["impl"] == "ek_bgemm_b1_ocl"
-    assert by["8"]["op"] == "BGemm" and by["8"]["impl"] == "ek_bgemm_b1_ocl"
+    # pocl is a CPU device: the one-output-per-work-item GEMM (tiled one: next test)
+    assert by["2"]["op"] == "BConv" and by["2"]["impl"] == "ek_bgemm_b1_ocl_ref"
+    assert by["8"]["op"] == "BGemm" and by["8"]["impl"] == "ek_bgemm_b1_ocl_ref"
     assert by["2_binarize"]["impl"] == "ek_binarize_f32_ocl" and by["2_cast"]["impl"] == "ek_cast_s32_f32_ocl"
     # hand-derived MACs: 16 channels x 7x7 pixels x (8 x 3 x 3) terms; 33 x 360
     assert by["2"]["macs"] == 16 * 49 * 72 and by["4"]["macs"] == 40 * 49 * 144 and by["8"]["macs"] == 33 * 360
@@ -62,6 +63,25 @@ def test_binary_layers_are_bit_exact_on_opencl(binary_build):
         assert 0.2 < bits.mean() < 0.8   # a real mix of +1/-1 went through the XNOR layers
         out = g.outputs[0]
         np.testing.assert_allclose(r.download(out), want[out], rtol=1e-5, atol=1e-5)
+
+
+def test_gpu_shaped_plan_uses_the_tiled_bgemm_bit_exact(binary_build):
+    from edgesdk.backends_gpu import lower
+    from edgesdk.gpu.plan_runner import PlanRunner
+    from edgesdk.paths import kernels_dir
+    g, _, _ = binary_build
+    plan, src, consts = lower(g, "opencl", "f32", device_type="gpu")
+    by = {l["name"]: l for l in plan["layers"]}
+    assert by["4"]["impl"] == by["8"]["impl"] == "ek_bgemm_b1_ocl" and by["4"]["launches"][-1]["local"] == [8, 8]
+    progs = {"tvm": src}
+    progs.update({k["program"]: (kernels_dir() / "opencl" / k["program"]).read_text()
+                  for l in plan["layers"] for k in l["launches"] if k["program"] != "tvm"})
+    r = PlanRunner(plan, progs, consts)
+    x = np.random.default_rng(7).standard_normal((1, 1, 14, 14)).astype(np.float32)
+    r.run({"input": x})
+    want = reference_run(g, {"input": x}, keep_intermediates=True)
+    for t in ("2", "4", "8"):
+        np.testing.assert_array_equal(r.download(t), want[t], err_msg=t)
 
 
 def test_edgesdk_validate_passes_on_the_binary_build(binary_build):
@@ -118,7 +138,7 @@ def test_bit_packing_kernels_match_pack_bits(variant):
     KW = -(-cols.shape[1] // 32)
     out = rt.empty(OH * OW * KW * 4)
     rt.kernel("ek_bpack_b1_ocl.cl", "ek_bim2col_b1_ocl" + variant)(
-        rt.queue, (KW, OH * OW), None, rt.to_device(img),
+        rt.queue, (OH * OW, KW) if not variant else (KW, OH * OW), None, rt.to_device(img),
         *[np.int32(v) for v in (0, C, H, W, kh, kw, sh, sw, ph, pw, 1, 1, OH, OW, KW)], out)
     np.testing.assert_array_equal(rt.to_host(out, (OH * OW, KW), np.uint32), pack_bits(cols, axis=1))
 

@@ -43,22 +43,31 @@ __kernel void ek_bpack_b1_ocl(__global const uchar* bits, __global uint* words, 
 }
 
 /* The patch of output pixel p in the order (c, ky, kx), the order the host packs the
- * weight [O, C, kh, kw] in; one work-item per (pixel, word). */
+ * weight [O, C, kh, kw] in; global (P, KW): dim 0 runs over pixels, so neighbouring
+ * work-items take the same taps (same loop trip, same c/ky/kx) of neighbouring pixels
+ * and PoCL vectorizes them; the tap is advanced by counters, not divided out per bit. */
 __kernel void ek_bim2col_b1_ocl(__global const uchar* bits, int x_off, int C, int H, int W, int kh, int kw,
                                 int sh, int sw, int ph, int pw, int dh, int dw, int OH, int OW, int KW,
                                 __global uint* col)
 {
-    const int k = get_global_id(0), p = get_global_id(1);
-    if (k >= KW || p >= OH * OW) return;
+    const int p = get_global_id(0), k = get_global_id(1);
+    if (p >= OH * OW || k >= KW) return;
     const int oy = p / OW, ox = p % OW, khw = kh * kw, K = C * khw;
+    const int t0 = k * 32, nb = min(32, K - t0);
+    int c = t0 / khw, ky = (t0 % khw) / kw, kx = (t0 % khw) % kw;
+    const int iy0 = oy * sh - ph, ix0 = ox * sw - pw;
     uint v = 0u;
-    const int t0 = k * 32;
-    const int nb = min(32, K - t0);
     for (int b = 0; b < nb; ++b) {
-        const int t = t0 + b, c = t / khw, r = t % khw;
-        const int iy = oy * sh - ph + (r / kw) * dh, ix = ox * sw - pw + (r % kw) * dw;
+        const int iy = iy0 + ky * dh, ix = ix0 + kx * dw;
         if (iy >= 0 && iy < H && ix >= 0 && ix < W)
             v |= (uint)(bits[x_off + (c * H + iy) * W + ix] & 1) << b;
+        if (++kx == kw) {
+            kx = 0;
+            if (++ky == kh) {
+                ky = 0;
+                ++c;
+            }
+        }
     }
     col[p * KW + k] = v;
 }

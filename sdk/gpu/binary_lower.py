@@ -19,7 +19,7 @@ from ..reference.binary import pack_bits
 
 PROGRAM = "ek_bpack_b1_ocl.cl"
 BGEMM = "ek_bgemm_b1_ocl"
-KERNELS = (BGEMM, "ek_binarize_f32_ocl", "ek_binarize_s8_ocl", "ek_cast_s32_f32_ocl")
+KERNELS = (BGEMM, BGEMM + "_ref", "ek_binarize_f32_ocl", "ek_binarize_s8_ocl", "ek_cast_s32_f32_ocl")
 _TILE, _WG = 32, 8          # EK_TM/EK_TN and EK_WG of ek_bgemm_b1_ocl
 _FLAT_WG = 64               # work-group size of the elementwise kernels' 1-D launches
 
@@ -53,8 +53,15 @@ def _flat(n):
     return [-(-int(n) // _FLAT_WG) * _FLAT_WG]
 
 
-def _bgemm_launch(x, w, y, n, m, kw, k):
-    return {"program": "ek_bgemm_b1_ocl.cl", "kernel": BGEMM, "args": [x, w, y, _i(n), _i(m), _i(kw), _i(k)],
+def _bgemm_launch(x, w, y, n, m, kw, k, device_type):
+    args = [x, w, y, _i(n), _i(m), _i(kw), _i(k)]
+    if device_type == "cpu":
+        # On a CPU OpenCL device (PoCL) the one-output-per-work-item kernel, the _ref
+        # twin, is the fast one: PoCL vectorizes across work-items, while the tiled
+        # kernel's local memory and barriers cost it 5-60x (measured, bench/gpu_hand_ops.py).
+        return {"program": "ek_bgemm_b1_ocl.cl", "kernel": BGEMM + "_ref", "args": args, "global": [m, n],
+                "local": None}
+    return {"program": "ek_bgemm_b1_ocl.cl", "kernel": BGEMM, "args": args,
             "global": [-(-m // _TILE) * _WG, -(-n // _TILE) * _WG], "local": [_WG, _WG]}
 
 
@@ -71,8 +78,9 @@ def _thresholds(node, x, c):
     return t32
 
 
-def lower(graph, node, kernel):
-    """-> {"launches", "consts", "buffers"} (the edgesdk.gpu.hand_lower contract)."""
+def lower(graph, node, kernel, device_type="gpu"):
+    """-> {"launches", "consts", "buffers"} (the edgesdk.gpu.hand_lower contract); device_type
+    "cpu" picks the GEMM variant that is fast on a CPU OpenCL device."""
     name, x, y = node.name, node.inputs[0], node.outputs[0]
     xt = graph.tensors[x]
     consts, buffers = {}, {}
@@ -100,7 +108,7 @@ def lower(graph, node, kernel):
         buffers[packed] = {"shape": [n, kw], "dtype": "uint32"}
         pack = {"program": PROGRAM, "kernel": "ek_bpack_b1_ocl", "args": [x, packed, _i(n), _i(k), _i(kw)],
                 "global": [kw, n], "local": None}
-        return {"launches": [pack, _bgemm_launch(packed, f"{name}/w", y, n, m, kw, k)],
+        return {"launches": [pack, _bgemm_launch(packed, f"{name}/w", y, n, m, kw, k, device_type)],
                 "consts": consts, "buffers": buffers}
     _, c, h, wd = (int(v) for v in xt.shape)
     kh, kwid = int(w.shape[2]), int(w.shape[3])
@@ -111,7 +119,7 @@ def lower(graph, node, kernel):
     im2col = {"program": PROGRAM, "kernel": "ek_bim2col_b1_ocl",
               "args": [x, _i(0), *[_i(v) for v in (c, h, wd, kh, kwid, strides[0], strides[1], pads[0], pads[1],
                                                     dil[0], dil[1], oh, ow, kw)], packed],
-              "global": [kw, p], "local": None}
+              "global": [p, kw], "local": None}
     # rows = output channels, columns = pixels: the [O, P] result is the NCHW output
-    return {"launches": [im2col, _bgemm_launch(f"{name}/w", packed, y, m, p, kw, k)],
+    return {"launches": [im2col, _bgemm_launch(f"{name}/w", packed, y, m, p, kw, k, device_type)],
             "consts": consts, "buffers": buffers}

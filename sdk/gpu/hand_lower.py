@@ -79,7 +79,7 @@ def lower_hand(graph, node, kernel, api, device_type="gpu"):
         return lower_cuda_dwconv(graph, node)
     from . import binary_lower
     if kernel in binary_lower.KERNELS:
-        return binary_lower.lower(graph, node, kernel)
+        return binary_lower.lower(graph, node, kernel, device_type)
     from . import int8_lower
     if kernel in int8_lower.KERNELS:
         return int8_lower.lower(graph, node, kernel)
