@@ -7,8 +7,9 @@ kernels) and the M55 (mps3-an547, _mve kernels), plus accuracy of each integer g
     .venv/bin/python bench/mcu_s4.py [--test N]
 
 Configs: int8 PTQ; 4-bit weights (edgesdk.quant.quantize(weight_bits=4), layer-wise
-calibrated); mixed 2/4/8 precision (quantize_to_budget at 3 bits per weight: some layers 2-bit, shipped in the s4 format).  Every build
-runs its self-test (optimized kernels on the emulated core == the reference).  Writes
+calibrated); mixed 2/4/8 precision (quantize_to_budget at 3 bits per weight: some layers
+2-bit, shipped in the s4 format).  Every build runs its self-test (optimized kernels on
+the emulated core == the reference).  Writes
 bench/results/mcu_s4.json.  Goal: the 4-bit weight arrays about half the int8 ones
 (<= 0.52x: each row rounds up to a whole byte).
 """

@@ -179,7 +179,8 @@ def test_out_of_range_4bit_weights_are_refused_naming_the_node(fmnist_q4):
     bad = t.data.copy()
     bad.reshape(-1)[0] = 9
     t.data = bad  # a new array: the fixture's graph keeps its own
-    with pytest.raises(EdgeError, match=rf"node {node.name}: weights are marked 4-bit but hold values in \[-?\d+, 9\], outside"):
+    msg = rf"node {node.name}: weights are marked 4-bit but hold values in \[-?\d+, 9\], outside"
+    with pytest.raises(EdgeError, match=msg):
         lower_mcu(q, load_board("mps2-an386"))
     assert fmnist_q4.const(node.inputs[1]).max() <= 7
 
