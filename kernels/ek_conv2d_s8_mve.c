@@ -34,6 +34,21 @@ static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int3
     }
 }
 
+/* Interior pixel (every tap inside the input, dil_w == 1): each kernel row is kw * ic
+ * contiguous input bytes; copied with unpredicated 16-byte moves and one predicated
+ * tail.  Most pixels of a padded conv take this path (the bounds logic of im2col_pixel
+ * costs more than the copy itself for small rows). */
+static inline void im2col_interior(const ek_conv_s8_params_t *p, const int8_t *x, int8_t *col) {
+    const int32_t row = p->k_w * p->in_c, step = p->dil_h * p->in_w * p->in_c;
+    const int32_t n16 = row & ~15, tail = row & 15;
+    const mve_pred16_t pt = vctp8q((uint32_t)tail);
+    for (int32_t ky = 0; ky < p->k_h; ky++, x += step, col += row) {
+        int32_t i = 0;
+        for (; i < n16; i += 16) vstrbq_s8(col + i, vldrbq_s8(x + i));
+        if (tail) vstrbq_p_s8(col + i, vldrbq_z_s8(x + i, pt), pt);
+    }
+}
+
 EK_NOIPA void ek_conv2d_s8_mve(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t K = p->k_h * p->k_w * p->in_c;
     const int32_t stride = (int32_t)EK_ALIGN16(K);
@@ -43,7 +58,12 @@ EK_NOIPA void ek_conv2d_s8_mve(EK_S8_CONV_ARGS, void *scratch) {
     for (int32_t pix = 0; pix < n_pix; pix += 4) {
         const int32_t n = n_pix - pix < 4 ? n_pix - pix : 4;
         for (int32_t j = 0; j < n; j++) {
-            im2col_pixel(p, input, oy, ox, buf + j * stride);
+            const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+            if (p->dil_w == 1 && iy0 >= 0 && ix0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h &&
+                ix0 + p->k_w <= p->in_w)
+                im2col_interior(p, input + ((size_t)iy0 * p->in_w + ix0) * p->in_c, buf + j * stride);
+            else
+                im2col_pixel(p, input, oy, ox, buf + j * stride);
             if (++ox == p->out_w) {
                 ox = 0;
                 oy++;
