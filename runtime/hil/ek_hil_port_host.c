@@ -22,6 +22,12 @@ static uint32_t boot_count;
 static char **reboot_argv;
 static char *reboot_envp[256];
 static char boot_env[32];
+/* Under a user-mode emulator (qemu-riscv64 running a RISC-V build of this port) the host
+ * kernel cannot exec /proc/self/exe, a foreign ELF; the host then names the emulator
+ * command in EK_HIL_REBOOT_CMD (arguments separated by newlines), and execve of that
+ * host binary from inside the emulator runs it natively: a fresh emulator, a fresh image. */
+static char reboot_cmd_buf[4096];
+static char *reboot_cmd_argv[64];
 
 int ek_hil_getc(void)
 {
@@ -94,6 +100,8 @@ void ek_hil_reboot(void)
 {
     /* execve is async-signal-safe, so this also serves as the SIGUSR1 handler's body. */
     execve("/proc/self/exe", reboot_argv, reboot_envp);
+    if (reboot_cmd_argv[0])
+        execve(reboot_cmd_argv[0], reboot_cmd_argv, reboot_envp);
     _exit(4);
 }
 
@@ -116,6 +124,18 @@ static void prepare_reboot(char **argv)
     reboot_envp[k++] = boot_env;
     reboot_envp[k] = NULL;
     reboot_argv = argv;
+    const char *cmd = getenv("EK_HIL_REBOOT_CMD");
+    if (cmd && strlen(cmd) < sizeof reboot_cmd_buf) {
+        strcpy(reboot_cmd_buf, cmd);
+        size_t n = 0;
+        for (char *p = reboot_cmd_buf; p && *p && n < 63;) {
+            reboot_cmd_argv[n++] = p;
+            p = strchr(p, '\n');
+            if (p)
+                *p++ = '\0';
+        }
+        reboot_cmd_argv[n] = NULL;
+    }
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);

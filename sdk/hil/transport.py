@@ -110,6 +110,8 @@ class PtyTransport:
     def write(self, data):
         if self._fd is None:
             raise self._gone("closed")
+        if self.proc.poll() is not None:  # a pty master accepts writes for a dead reader until full, then blocks
+            raise self._gone("the device process exited")
         try:
             view = memoryview(data)
             while view:
