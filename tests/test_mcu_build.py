@@ -14,14 +14,12 @@ import numpy as np
 import pytest
 import torch
 
-from edgesdk.backends_mcu import to_device_layout, from_device_layout
 from edgesdk.boards import load_board
-from edgesdk.codegen.mcu import emit_model
 from edgesdk.data import load_fashion_mnist
 from edgesdk.errors import BoardError, EdgeError, FitError
 from edgesdk.frontends import load
 from edgesdk.lower.mcu import lower_mcu
-from edgesdk.package.host import HostModel, compile_host_model
+from edgesdk.package.host import compile_program, run_program
 from edgesdk.pipeline import build, prepare_graph
 from edgesdk.quant import quantize, quantize_inputs
 from edgesdk.reference import run
@@ -57,18 +55,11 @@ def fmnist_q():
 
 def _host_check(q, inputs, tmp_path):
     prog = lower_mcu(q, load_board("mps2-an386"), kernels="ref")
-    c, h = emit_model(prog, "test", 0)
-    (tmp_path / "include").mkdir()
-    (tmp_path / "model.c").write_text(c)
-    (tmp_path / "include" / "model.h").write_text(h)
-    hm = HostModel(compile_host_model(tmp_path / "model.c", tmp_path / "model.so"))
+    hm = compile_program(prog, tmp_path)
     name, out = q.inputs[0], q.outputs[0]
-    _, _, oshape, olayout, _ = prog.outputs[0]
     for i in range(len(inputs)):
-        qi = quantize_inputs(q, {name: inputs[i:i + 1]})[name]
-        dev = hm.run([to_device_layout(qi, prog.inputs[0][3])])[0]
-        ref = run(q, {name: qi})[out]
-        np.testing.assert_array_equal(from_device_layout(dev, oshape, olayout), ref)
+        ref = run(q, quantize_inputs(q, {name: inputs[i:i + 1]}))[out]
+        np.testing.assert_array_equal(run_program(prog, hm, q, inputs[i:i + 1]), ref)
     return prog
 
 

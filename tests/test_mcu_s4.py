@@ -18,15 +18,13 @@ import torch
 
 from conftest import require_tools
 from edgesdk import kernelcheck as kc
-from edgesdk.backends_mcu import from_device_layout, to_device_layout
 from edgesdk.boards import load_board
-from edgesdk.codegen.mcu import emit_model
 from edgesdk.data import load_fashion_mnist
 from edgesdk.errors import EdgeError
 from edgesdk.frontends import load
 from edgesdk.kernelcheck import arm as kca
 from edgesdk.lower.mcu import lower_mcu, pack_s4
-from edgesdk.package.host import HostModel, compile_host_model
+from edgesdk.package.host import compile_program, run_program
 from edgesdk.pipeline import build, prepare_graph
 from edgesdk.quant import quantize, quantize_inputs, quantize_to_budget
 from edgesdk.reference import run
@@ -126,17 +124,11 @@ def fmnist_q4(fmnist):
 def _host_check(q, inputs, tmp_path):
     """The generated model.c with the _ref kernels on the host == the reference interpreter."""
     prog = lower_mcu(q, load_board("mps2-an386"), kernels="ref")
-    c, h = emit_model(prog, "test", 0)
-    (tmp_path / "include").mkdir()
-    (tmp_path / "model.c").write_text(c)
-    (tmp_path / "include" / "model.h").write_text(h)
-    hm = HostModel(compile_host_model(tmp_path / "model.c", tmp_path / "model.so"))
+    hm = compile_program(prog, tmp_path)
     name, out = q.inputs[0], q.outputs[0]
-    _, _, oshape, olayout, _ = prog.outputs[0]
     for i in range(len(inputs)):
-        qi = quantize_inputs(q, {name: inputs[i:i + 1]})[name]
-        dev = hm.run([to_device_layout(qi, prog.inputs[0][3])])[0]
-        np.testing.assert_array_equal(from_device_layout(dev, oshape, olayout), run(q, {name: qi})[out])
+        ref = run(q, quantize_inputs(q, {name: inputs[i:i + 1]}))[out]
+        np.testing.assert_array_equal(run_program(prog, hm, q, inputs[i:i + 1]), ref)
     return prog
 
 

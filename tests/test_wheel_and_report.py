@@ -49,20 +49,16 @@ from edgesdk.pipeline import prepare_graph
 from edgesdk.quant import quantize, quantize_inputs
 from edgesdk.boards import load_board
 from edgesdk.lower.mcu import lower_mcu
-from edgesdk.codegen.mcu import emit_model
-from edgesdk.package.host import compile_host_model, HostModel
+from edgesdk.package.host import compile_program, run_program
 from edgesdk.reference import run
 torch.manual_seed(0)
 m = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 3)).eval()
 x = np.random.default_rng(0).random((16, 1, 8, 8), dtype=np.float32)
 q = quantize(prepare_graph(load(m, example_inputs=torch.from_numpy(x[:1]))), x)
 prog = lower_mcu(q, load_board("mps2-an386"), "ref")
-c, h = emit_model(prog, "w", 0)
-import pathlib; d = pathlib.Path(sys.argv[2]); (d / "include").mkdir(); (d / "model.c").write_text(c); (d / "include" / "model.h").write_text(h)
-hm = HostModel(compile_host_model(d / "model.c", d / "m.so"))
-qi = quantize_inputs(q, {q.inputs[0]: x[:1]})[q.inputs[0]]
-dev = hm.run([qi.transpose(0, 2, 3, 1).copy()])[0]
-assert np.array_equal(dev, run(q, {q.inputs[0]: qi})[q.outputs[0]].reshape(-1))
+hm = compile_program(prog, sys.argv[2])
+ref = run(q, quantize_inputs(q, {q.inputs[0]: x[:1]}))[q.outputs[0]]
+assert np.array_equal(run_program(prog, hm, q, x[:1]), ref)
 print("OK", P.data_root())
 '''
     env = {**os.environ, "PYTHONPATH": str(wheel_dir)}

@@ -62,3 +62,26 @@ class HostModel:
             n = self.lib.ek_model_output_bytes(j)
             outs.append(np.ctypeslib.as_array(self.lib.ek_model_output(j), (n,)).copy().view(np.int8))
         return outs
+
+
+def compile_program(prog, workdir, build_id="host", model_hash=0):
+    """Emit an McuProgram's model.c into `workdir` and compile it for the host -> HostModel."""
+    from ..codegen.mcu import emit_model
+    workdir = Path(workdir)
+    (workdir / "include").mkdir(parents=True, exist_ok=True)
+    c, h = emit_model(prog, build_id, model_hash)
+    (workdir / "model.c").write_text(c)
+    (workdir / "include" / "model.h").write_text(h)
+    return HostModel(compile_host_model(workdir / "model.c", workdir / "model.so"))
+
+
+def run_program(prog, host_model, graph, x):
+    """One float sample [1, ...] through the host-compiled program -> int8 output in the
+    graph's own (NCHW) layout, ready to compare with the reference interpreter."""
+    from ..backends_mcu import from_device_layout, to_device_layout
+    from ..quant import quantize_inputs
+    name = graph.inputs[0]
+    q = quantize_inputs(graph, {name: x})[name]
+    dev = host_model.run([to_device_layout(q, prog.inputs[0][3])])[0]
+    _, _, shape, layout, _ = prog.outputs[0]
+    return from_device_layout(dev, shape, layout)
