@@ -1,20 +1,58 @@
 /* int8 QAdd for Cortex-M55 MVE: 4 elements per step in int32 lanes (widening byte
  * loads, narrowing byte stores), the three requantizations by the exact vector
- * requantization (ek_mve_requant_n).  Predicated tail; out may alias a or b (each chunk
- * is loaded before it is stored). */
+ * requantization of ek_mve_requant_n.  Which of its two forms each requant takes
+ * (shift >= -1 or not) is decided once per call: the loop is specialized for the 8
+ * combinations, so no test and no constant set-up remain inside it and whole 4-element chunks run unpredicated (13.5 -> ~4.5
+ * instructions per element).  Predicated tail; out may alias a or b (each chunk is
+ * loaded before it is stored). */
 #include "ek_arm_mve.h"
+
+/* ek_mve_requant_n with the form fixed at compile time; sh1 = shift + 1. */
+#define EK_RQ(acc, up, m, sh1) ((up) ? vrmulhq_s32(vqshlq_r_s32((acc), (sh1)), (m)) \
+                                     : vrshlq_n_s32(vmulhq_s32((acc), (m)), (sh1)))
+
+__attribute__((always_inline)) static inline void add_loop(const ek_add_s8_params_t *p, const int8_t *a,
+                                                           const int8_t *b, int8_t *output, int32_t n,
+                                                           const int up_a, const int up_b, const int up_o) {
+    const int32_t sa = p->a_shift + 1, sb = p->b_shift + 1, so = p->out_shift + 1;
+    const int32x4_t ma = vdupq_n_s32(p->a_multiplier), mb = vdupq_n_s32(p->b_multiplier);
+    const int32x4_t mo = vdupq_n_s32(p->out_multiplier);
+    const int32x4_t lo = vdupq_n_s32(p->act_min), hi = vdupq_n_s32(p->act_max);
+    /* (x + off) << ls as one VMLAS: x * 2^ls + (off << ls) (the same int32 value, mod 2^32) */
+    const int32x4_t pow_ls = vdupq_n_s32((int32_t)(1u << p->left_shift));
+    const int32_t ao = (int32_t)((uint32_t)p->a_offset << p->left_shift);
+    const int32_t bo = (int32_t)((uint32_t)p->b_offset << p->left_shift);
+    const int32_t zp = p->output_offset;
+#define EK_ADD_STEP(LOAD_A, LOAD_B, STORE)                                                   \
+    do {                                                                                     \
+        const int32x4_t va = vmlasq_n_s32(LOAD_A, pow_ls, ao);                               \
+        const int32x4_t vb = vmlasq_n_s32(LOAD_B, pow_ls, bo);                               \
+        const int32x4_t sum = vaddq_s32(EK_RQ(va, up_a, ma, sa), EK_RQ(vb, up_b, mb, sb));   \
+        const int32x4_t y = vminq_s32(vmaxq_s32(vqaddq_n_s32(EK_RQ(sum, up_o, mo, so), zp), lo), hi); \
+        STORE;                                                                               \
+    } while (0)
+    /* whole chunks unpredicated (no VCTP/VPST in the loop), then one predicated tail */
+    for (int32_t i = n >> 2; i > 0; i--, a += 4, b += 4, output += 4)
+        EK_ADD_STEP(vldrbq_s32(a), vldrbq_s32(b), vstrbq_s32(output, y));
+    if (n & 3) {
+        const mve_pred16_t pr = vctp32q((uint32_t)(n & 3));
+        EK_ADD_STEP(vldrbq_z_s32(a, pr), vldrbq_z_s32(b, pr), vstrbq_p_s32(output, y, pr));
+    }
+#undef EK_ADD_STEP
+}
+#undef EK_RQ
 
 EK_NOIPA void ek_add_s8_mve(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b,
                             int8_t *output, int32_t n) {
-    const int32_t ls = p->left_shift;
-    for (int32_t i = 0; i < n; i += 4) {
-        const mve_pred16_t pr = vctp32q((uint32_t)(n - i));
-        const int32x4_t va = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(a + i, pr), p->a_offset), ls);
-        const int32x4_t vb = vshlq_r_s32(vaddq_n_s32(vldrbq_z_s32(b + i, pr), p->b_offset), ls);
-        const int32x4_t sum = vaddq_s32(ek_mve_requant_n(va, p->a_multiplier, p->a_shift),
-                                        ek_mve_requant_n(vb, p->b_multiplier, p->b_shift));
-        const int32x4_t y = ek_mve_out_stage(ek_mve_requant_n(sum, p->out_multiplier, p->out_shift),
-                                             p->output_offset, p->act_min, p->act_max);
-        vstrbq_p_s32(output + i, y, pr);
+    const int ua = p->a_shift >= -1, ub = p->b_shift >= -1, uo = p->out_shift >= -1;
+    switch (ua * 4 + ub * 2 + uo) {
+    case 0: add_loop(p, a, b, output, n, 0, 0, 0); break;
+    case 1: add_loop(p, a, b, output, n, 0, 0, 1); break;
+    case 2: add_loop(p, a, b, output, n, 0, 1, 0); break;
+    case 3: add_loop(p, a, b, output, n, 0, 1, 1); break;
+    case 4: add_loop(p, a, b, output, n, 1, 0, 0); break;
+    case 5: add_loop(p, a, b, output, n, 1, 0, 1); break;
+    case 6: add_loop(p, a, b, output, n, 1, 1, 0); break;
+    default: add_loop(p, a, b, output, n, 1, 1, 1); break;
     }
 }
