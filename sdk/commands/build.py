@@ -5,22 +5,13 @@ from .convert import SHAPE_HELP, parse_input_shapes
 
 
 def load_array_file(path, what="--calib"):
-    """An .npy file, or the first (or 'x'/'input') array of an .npz, as float32."""
-    from pathlib import Path
-
-    import numpy as np
-
+    """An .npy file, or the first (or 'x'/'input') array of an .npz."""
     from ..errors import DataError
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{what} {p}: no such file")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except Exception as e:  # numpy raises several types for a file that is not an array
-        raise DataError(f"{what} {p}: not a .npy/.npz array file ({e.__class__.__name__})") from None
+    from ..util.arrays import open_array_file
+    data = open_array_file(path, what)
     if hasattr(data, "files"):
         if not data.files:
-            raise DataError(f"{what} {p}: the .npz holds no arrays")
+            raise DataError(f"{what} {path}: the .npz holds no arrays")
         key = next((k for k in ("x", "input", "images") if k in data.files), data.files[0])
         data = data[key]
     return data

@@ -12,13 +12,9 @@ Y_KEYS = ("y", "labels", "label", "targets")
 
 def load_labelled(path, what="--data"):
     """(x float32, y int64) from an .npz; one-line DataError naming the file otherwise."""
+    from ..util.arrays import open_array_file
     p = Path(path)
-    if not p.is_file():
-        raise DataError(f"{what} {p}: no such file")
-    try:
-        data = np.load(p, allow_pickle=False)
-    except Exception as e:  # numpy raises several types for a file that is not an array
-        raise DataError(f"{what} {p}: not a .npz file ({e.__class__.__name__})") from None
+    data = open_array_file(p, what)
     if not hasattr(data, "files"):
         raise DataError(f"{what} {p}: a single array; fine-tuning needs an .npz with samples (x) and labels (y)")
     xk = next((k for k in X_KEYS if k in data.files), None)
