@@ -42,17 +42,34 @@ __attribute__((always_inline)) static inline void add_loop(const ek_add_s8_param
 }
 #undef EK_RQ
 
+/* One out-of-line function per combination: at -O0 the 8 inlined loops in one frame
+ * would overflow a small stack (each keeps its own vector temporaries there). */
+#define EK_ADD_VARIANT(ua, ub, uo)                                                                  \
+    __attribute__((noinline)) static void add_##ua##ub##uo(const ek_add_s8_params_t *p, const int8_t *a, \
+                                                          const int8_t *b, int8_t *output, int32_t n) { \
+        add_loop(p, a, b, output, n, ua, ub, uo);                                                   \
+    }
+EK_ADD_VARIANT(0, 0, 0)
+EK_ADD_VARIANT(0, 0, 1)
+EK_ADD_VARIANT(0, 1, 0)
+EK_ADD_VARIANT(0, 1, 1)
+EK_ADD_VARIANT(1, 0, 0)
+EK_ADD_VARIANT(1, 0, 1)
+EK_ADD_VARIANT(1, 1, 0)
+EK_ADD_VARIANT(1, 1, 1)
+#undef EK_ADD_VARIANT
+
 EK_NOIPA void ek_add_s8_mve(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b,
                             int8_t *output, int32_t n) {
     const int ua = p->a_shift >= -1, ub = p->b_shift >= -1, uo = p->out_shift >= -1;
     switch (ua * 4 + ub * 2 + uo) {
-    case 0: add_loop(p, a, b, output, n, 0, 0, 0); break;
-    case 1: add_loop(p, a, b, output, n, 0, 0, 1); break;
-    case 2: add_loop(p, a, b, output, n, 0, 1, 0); break;
-    case 3: add_loop(p, a, b, output, n, 0, 1, 1); break;
-    case 4: add_loop(p, a, b, output, n, 1, 0, 0); break;
-    case 5: add_loop(p, a, b, output, n, 1, 0, 1); break;
-    case 6: add_loop(p, a, b, output, n, 1, 1, 0); break;
-    default: add_loop(p, a, b, output, n, 1, 1, 1); break;
+    case 0: add_000(p, a, b, output, n); break;
+    case 1: add_001(p, a, b, output, n); break;
+    case 2: add_010(p, a, b, output, n); break;
+    case 3: add_011(p, a, b, output, n); break;
+    case 4: add_100(p, a, b, output, n); break;
+    case 5: add_101(p, a, b, output, n); break;
+    case 6: add_110(p, a, b, output, n); break;
+    default: add_111(p, a, b, output, n); break;
     }
 }
