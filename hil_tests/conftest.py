@@ -4,6 +4,7 @@
     pytest hil_tests --board mps2-an547       # another emulated board
     pytest hil_tests --board nucleo-f746zg --port /dev/ttyACM0   # a real board, flashed first
     pytest hil_tests --board host             # the host-native rig process (seconds)
+    pytest hil_tests --board qemu-rv32-virt   # bare-metal RISC-V (qemu-rv64-linux: user mode)
 
 Fixtures: `hil_board` (the name), `rig_build` (a build directory of the rig's test
 model for that board, flashed if the board is real), `device` (a connected
@@ -14,7 +15,7 @@ import shutil
 
 import pytest
 
-_TOOLS = {"mcu": ("arm-none-eabi-gcc",), "host": ("cc",)}
+_TOOLS = {"mcu": ("arm-none-eabi-gcc",), "riscv": ("clang-19", "ld.lld-19"), "host": ("cc",)}
 
 
 def pytest_addoption(parser):
@@ -40,9 +41,10 @@ def rig_build(hil_board, request, tmp_path_factory):
     else:
         from edgesdk.boards import load_board
         b = load_board(hil_board)
-        if b.target != "mcu":
-            pytest.skip(f"board {b.name}: the rig firmware has a port for mcu boards only (target {b.target})")
-        target, tools = "mcu", list(_TOOLS["mcu"])
+        if b.target not in ("mcu", "riscv"):
+            pytest.skip(f"board {b.name}: the rig firmware has ports for mcu and riscv boards only "
+                        f"(target {b.target})")
+        target, tools = b.target, list(_TOOLS[b.target])
         if b.emulated:
             tools.append(str(b.emulator["command"][0]))
     from edgesdk.hil.firmware import host_cc

@@ -86,3 +86,20 @@ def build_mcu(model_sources, board, out, defines=None, include_dirs=None):
     return compile_firmware([*rig_sources(board), *map(Path, model_sources)], board, out,
                             defines={**rig_defines(board), **(defines or {})},
                             include_dirs=[hil_dir(), *(include_dirs or [])])
+
+
+def build_riscv(model_sources, board, out, defines=None, include_dirs=None, extra_objects=()):
+    """A rig image for a RISC-V board: a bare-metal ELF (qemu-system-riscv32/64, the
+    ek_hil_port_riscv.c port) or, on a Linux user-mode board, a static rv64 executable
+    with the pty port (run under qemu-riscv64). Returns the image path."""
+    from ..boards import load_board
+    from ..package.riscv import compile_baremetal, compile_linux
+
+    b = board if hasattr(board, "runner") else load_board(board)
+    srcs = [*rig_sources(b), *map(Path, model_sources)]
+    defs = {**rig_defines(b), **(defines or {})}
+    inc = [hil_dir(), runtime_dir() / "include", *(include_dirs or [])]
+    if b.runner == "qemu-user":
+        return compile_linux(srcs, out, defines=defs, include_dirs=inc, extra_objects=extra_objects)
+    return compile_baremetal(srcs, out, xlen=int(b.extra.get("xlen", 32)), defines=defs, include_dirs=inc,
+                             ram_bytes=b.ram.size, extra_objects=extra_objects)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from ..util.atomic import atomic_dir
-from .firmware import HOST, build_host, build_mcu, hil_dir
+from .firmware import HOST, build_host, build_mcu, build_riscv, hil_dir
 
 N = 2000
 SHAPE = (1, 1, 40, 50)
@@ -37,6 +37,11 @@ def affine_graph():
     return g
 
 
+def _target_of(board):
+    from ..boards import load_board
+    return load_board(board).target
+
+
 def write_affine_build(out, board="mps2-an386", spin=0):
     """Writes BUILD (manifest.json, model.edg, the firmware image); returns its path.
 
@@ -55,6 +60,11 @@ def write_affine_build(out, board="mps2-an386", spin=0):
             image = "app"
             build_host(src, tmp / image, defines)
             target = "host"
+        elif _target_of(board) == "riscv":
+            from ..boards import load_board
+            image = "rig" if load_board(board).runner == "qemu-user" else "firmware.elf"
+            build_riscv(src, board, tmp / image, defines)
+            target = "riscv"
         else:
             image = "firmware.elf"
             build_mcu(src, board, tmp / image, defines)
