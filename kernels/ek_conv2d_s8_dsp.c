@@ -20,6 +20,37 @@ __attribute__((noinline)) static int16_t *zero_groups(int16_t *dst, int32_t grou
     return dst;
 }
 
+/* One group (4 int8 in a word, natural order) + offset -> the reordered int16 slot of
+ * one pixel in a 6-pixel buffer; returns the next slot (as ek_dsp_widen6, 3 instructions). */
+EK_INLINE int16_t *widen_word(uint32_t w, int16_t *dst, uint32_t off2) {
+    uint32_t t1, t2;
+    __asm__ volatile("sxtab16 %[t1], %[o], %[w]\n\t"
+                     "sxtab16 %[t2], %[o], %[w], ror #8\n\t"
+                     "strd %[t1], %[t2], [%[d]], #48\n\t"
+                     : [d] "+r"(dst), [t1] "=&r"(t1), [t2] "=&r"(t2)
+                     : [o] "r"(off2), [w] "r"(w)
+                     : "memory");
+    return dst;
+}
+
+/* Interior pixel of a 3x3 conv on 3 channels (an RGB stem), dilation 1: the column is
+ * 27 bytes in 3 rows of 9 (+ one x_zp pad byte = 7 groups) assembled straight from
+ * unaligned words, without the byte gather.  Groups that straddle two rows borrow the
+ * neighbouring bytes of a row (always inside the input: rows 1 and 2 are preceded by
+ * row 0 and 1, and row 0 and 1 are followed by the next row) and mask them out. */
+EK_INLINE void im2col_rgb3x3(const int8_t *r0, size_t row_step, int16_t *col, int32_t off) {
+    const int8_t *r1 = r0 + row_step, *r2 = r1 + row_step;
+    const uint32_t off2 = ((uint32_t)(uint16_t)off << 16) | (uint16_t)off;
+    const uint32_t pad = (uint32_t)(uint8_t)(-off) << 24;
+    col = widen_word(ek_ld32(r0), col, off2);
+    col = widen_word(ek_ld32(r0 + 4), col, off2);
+    col = widen_word((ek_ld32(r1 - 1) & 0xFFFFFF00u) | (uint8_t)r0[8], col, off2);
+    col = widen_word(ek_ld32(r1 + 3), col, off2);
+    col = widen_word((ek_ld32(r1 + 7) & 0xFFFFu) | (ek_ld32(r2 - 2) & 0xFFFF0000u), col, off2);
+    col = widen_word(ek_ld32(r2 + 2), col, off2);
+    (void)widen_word((ek_ld32(r2 + 5) >> 8) | pad, col, off2);
+}
+
 /* One pixel's column into `col` with group stride `stride` (4 plain, 8 interleaved).
  * Padding is 0 (x_zp + input_offset).  With in_c % 4 == 0 every tap is whole groups and
  * a row of taps (dilation 1) is one contiguous widen. */
@@ -40,6 +71,10 @@ __attribute__((optimize("no-tree-loop-distribute-patterns"))) static void im2col
         if ((ic & 3) == 0) {
             int16_t *dst = col;
             for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step) dst = ek_dsp_widen6(x, dst, row >> 2, off2);
+            return;
+        }
+        if (ic == 3 && kw == 3 && p->k_h == 3) {
+            im2col_rgb3x3(x, row_step, col, off);
             return;
         }
         if (K <= EK_DSP_NAT_MAX) {
@@ -161,9 +196,24 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     int16_t *col = (int16_t *)scratch;  /* 6 pixels interleaved: 6 * (K + 4) int16 */
     const int32_t n_pix = p->out_h * p->out_w;
     const int32_t fast = ek_dsp_fast_shifts(shift, p->out_c);
+    const int32_t rgb = p->in_c == 3 && p->k_h == 3 && p->k_w == 3 && p->dil_w == 1;
+    const size_t row_step = (size_t)p->dil_h * p->in_w * 3;
     for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
         const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
-        for (int32_t q = 0; q < n; q++) im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+        if (rgb) {
+            for (int32_t q = 0; q < n; q++) {
+                /* inline here: the call and set-up of im2col_pixel cost as much as this */
+                const int32_t oy = (pix + q) / p->out_w, ox = pix + q - oy * p->out_w;
+                const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+                if (ix0 >= 0 && ix0 + 3 <= p->in_w && iy0 >= 0 && iy0 + 2 * p->dil_h < p->in_h)
+                    im2col_rgb3x3(input + ((size_t)iy0 * p->in_w + ix0) * 3, row_step, col + 4 * q,
+                                  p->input_offset);
+                else
+                    im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+            }
+        } else {
+            for (int32_t q = 0; q < n; q++) im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+        }
         ek_dsp_mat_cols(p, K, weights, bias, multiplier, shift, col, n, output + (size_t)pix * p->out_c, fast);
     }
 }
