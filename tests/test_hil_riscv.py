@@ -18,7 +18,7 @@ import pytest
 from edgesdk.errors import DeviceError
 from edgesdk.hil import open_device
 from edgesdk.hil import protocol as P
-from edgesdk.hil.validate import F16_REL_TO_MAX, validate
+from edgesdk.hil.validate import compare, f16_tolerance, validate
 
 from conftest import require_tools
 
@@ -87,14 +87,37 @@ def manifest(build):
     return json.loads((build / "manifest.json").read_text())
 
 
+def graph(build):
+    from edgesdk.ir import load
+    return load(build / "model.edg")
+
+
 def reference(build, x):
     from edgesdk import reference as ref
-    from edgesdk.ir import load
-    g = load(build / "model.edg")
+    g = graph(build)
     return ref.run(g, {g.inputs[0]: np.asarray(x, np.float32).reshape(SHAPE)})[g.outputs[0]]
 
 
 # ---- validate and run through the CLI --------------------------------------------------
+
+def test_f16_outputs_are_judged_relative_to_the_largest_reference_value():
+    """validate's FP16 rule (ek_float.h): |err| <= tol * max|ref| for every element, so a
+    small logit next to a large one may be off by FP16 rounding of the large scale."""
+    spec = {"dtype": "f16"}
+    ref = np.array([100.0, -3.0, 0.5])
+    assert compare("y", spec, np.array([100.0, -3.4, 0.5], np.float16), ref).passed     # 0.4 <= 0.5
+    bad = compare("y", spec, np.array([100.0, -3.6, 0.5], np.float16), ref)
+    assert not bad.passed and bad.mismatches == 1
+    assert compare("y", spec, np.array([100.0, -3.6, 0.5], np.float16), ref, f16_tol=1e-2).passed
+    assert not compare("y", spec, np.array([np.nan, -3.0, 0.5], np.float16), ref).passed
+    # the bound grows ~sqrt(K) past K = 150: a 3x3 conv over 64 channels (K = 576) doubles
+    # it to ~9.8e-3; pooling (FP32 sums) does not count
+    from types import SimpleNamespace as NS
+    g = NS(nodes=[NS(op="Conv", inputs=["x", "w"]), NS(op="Gemm", inputs=["h", "w2"]),
+                  NS(op="GlobalAveragePool", inputs=["y"])],
+           tensors={"w": NS(shape=(8, 64, 3, 3)), "h": NS(shape=(1, 100)), "y": NS(shape=(1, 9999, 1, 1))})
+    assert f16_tolerance(g) == pytest.approx(5e-3 * (576 / 150) ** 0.5)
+    assert f16_tolerance(None) == 5e-3
 
 def test_validate_cli_fp16_bare_metal_on_fashion_mnist(rv32_f16, images, tmp_path):
     m = manifest(rv32_f16)
@@ -108,16 +131,19 @@ def test_validate_cli_fp16_bare_metal_on_fashion_mnist(rv32_f16, images, tmp_pat
 
 def test_fp16_outputs_within_the_documented_tolerance(rv32_f16, images):
     """What validate decides, recomputed here: the FP16 logits of real images against the
-    FP32 reference (on the same FP16-rounded inputs), max|err| / max|ref| <= 5e-3 as
-    ek_float.h documents for FP16 forward, and the same predicted class."""
+    FP32 reference (on the same FP16-rounded inputs), max|err| / max|ref| within what
+    ek_float.h documents for FP16 forward (5e-3 at K <= 150, ~sqrt(K) beyond: this width-8
+    CNN's longest reduction is a 3x3 conv over 16 channels, K = 144), and the same class."""
     x, _ = images
+    tol = f16_tolerance(graph(rv32_f16))
+    assert tol == 5e-3
     with open_device(rv32_f16) as dev:
         for k in range(3):
             xk = x[k:k + 1].astype(np.float16)
             y = dev.infer([xk]).outputs[0]
             assert y.dtype == np.float16
             r = reference(rv32_f16, xk.astype(np.float32))
-            assert 0 < rel_to_max(y, r) <= F16_REL_TO_MAX
+            assert 0 < rel_to_max(y, r) <= tol
             assert int(np.argmax(y)) == int(np.argmax(r))
 
 
@@ -257,7 +283,8 @@ def test_rv64_linux_validate_reset_and_kill(rv64_f16, images):
     with open_device(rv64_f16) as dev:
         pid = dev.client.t.proc.pid
         y0 = dev.infer([x[0]]).outputs[0]
-        assert rel_to_max(y0, reference(rv64_f16, x[0].astype(np.float16).astype(np.float32))) <= F16_REL_TO_MAX
+        assert rel_to_max(y0, reference(rv64_f16, x[0].astype(np.float16).astype(np.float32))) <= \
+            f16_tolerance(graph(rv64_f16))
         boot = dev.info.boot_count
         dev.reset()       # the guest re-executes qemu-riscv64 on itself: a fresh process image
         assert dev.info.boot_count == boot + 1 and dev.client.t.proc.pid == pid
