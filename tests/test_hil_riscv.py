@@ -190,13 +190,39 @@ def test_validate_catches_a_wrong_model(rv32_f32, tmp_path):
     assert "0/2 cases matching" in p.stdout and "FAIL" in p.stdout
 
 
-def test_missing_image_is_a_one_line_error(rv32_f32, tmp_path):
+@pytest.mark.parametrize("which", ["rv32", "rv64"])
+def test_missing_image_is_a_one_line_error(which, rv32_f32, rv64_f16, tmp_path):
+    build, image = (rv32_f32, "firmware.elf") if which == "rv32" else (rv64_f16, "rig")
     broken = tmp_path / "noimage"
-    shutil.copytree(rv32_f32, broken)
-    (broken / "firmware.elf").unlink()
+    shutil.copytree(build, broken)
+    (broken / image).unlink()
     p = subprocess.run([*EDGESDK, "run", str(broken)], capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
-    assert p.stderr.strip().count("\n") == 0 and "firmware.elf: firmware image not found" in p.stderr
+    assert p.stderr.strip().count("\n") == 0 and f"{image}: firmware image not found" in p.stderr
+
+
+@pytest.mark.parametrize("which", ["rv32", "rv64"])
+def test_no_emulator_left_when_the_host_is_killed(which, rv32_f32, rv64_f16):
+    """SIGKILL gives Python no chance to clean up: QEMU dies with its parent
+    (PR_SET_PDEATHSIG); the pty rig under qemu-riscv64 exits when its line closes."""
+    build = rv32_f32 if which == "rv32" else rv64_f16
+    code = ("import sys, time\nfrom edgesdk.hil import open_device\n"
+            f"with open_device({str(build)!r}) as dev:\n"
+            "    p = dev.emulator.proc if dev.emulator else dev.client.t.proc\n"
+            "    print(p.pid, flush=True)\n    time.sleep(60)\n")
+    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        pid = int(host.stdout.readline())
+        assert pid_alive(pid)
+        host.kill()
+        host.wait(timeout=10)
+        deadline = time.monotonic() + 5
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(pid)
+    finally:
+        if host.poll() is None:
+            host.kill()
 
 
 # ---- faults on the bare-metal UART -------------------------------------------------------

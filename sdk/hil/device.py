@@ -214,6 +214,8 @@ def open_device(build_or_board, image=None, *, board=None, port=None, baud=None,
                     from ..errors import ToolMissingError
                     raise ToolMissingError(f"board {b.name}: {cmd[0]} is not installed (apt-get install qemu-user)")
                 import os
+                if image is None or not Path(image).is_file():
+                    raise DeviceError(f"{image}: firmware image not found")
                 argv = [shutil.which(cmd[0]), *cmd[1:], str(Path(image).resolve())]
                 # the rig's RESET re-executes the emulator (ek_hil_port_host.c: EK_HIL_REBOOT_CMD)
                 transport = PtyTransport(argv, name=b.name, env={**os.environ, "EK_HIL_REBOOT_CMD": "\n".join(argv)})
