@@ -198,6 +198,11 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const int32_t fast = ek_dsp_fast_shifts(shift, p->out_c);
     const int32_t rgb = p->in_c == 3 && p->k_h == 3 && p->k_w == 3 && p->dil_w == 1;
     const size_t row_step = (size_t)p->dil_h * p->in_w * 3;
+    /* in_c % 4 == 0, dilation 1 along x: each kernel row is whole groups */
+    const int32_t rows4 = (p->in_c & 3) == 0 && p->dil_w == 1;
+    const size_t row_step4 = (size_t)p->dil_h * p->in_w * p->in_c;
+    const int32_t row_groups = (p->k_w * p->in_c) >> 2, iy_span = (p->k_h - 1) * p->dil_h;
+    const uint32_t off2 = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
     for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
         const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
         if (rgb) {
@@ -210,6 +215,21 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
                                   p->input_offset);
                 else
                     im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+            }
+        } else if (rows4) {
+            for (int32_t q = 0; q < n; q++) {
+                /* interior pixel: kh rows of kw * ic contiguous bytes, widened in place
+                 * (inline here, saving im2col_pixel's call and set-up per pixel) */
+                const int32_t oy = (pix + q) / p->out_w, ox = pix + q - oy * p->out_w;
+                const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+                if (ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 >= 0 && iy0 + iy_span < p->in_h) {
+                    const int8_t *x = input + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
+                    int16_t *dst = col + 4 * q;
+                    for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step4)
+                        dst = ek_dsp_widen6(x, dst, row_groups, off2);
+                } else {
+                    im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+                }
             }
         } else {
             for (int32_t q = 0; q < n; q++) im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);

@@ -216,12 +216,12 @@ typedef struct {
     "smlad lr, r3, r6, lr\n\t"            \
     "smlad lr, r2, r7, lr\n\t"
 
-/* r1 = m, r3 = u, r4 = rc << (u-1), r5 = lo, r6 = span: y - lo = (h + r4) >> u exactly,
- * USAT #8 clamps it to [0, 255], a compare to [0, span] (skipped when span is 255), and
- * lo goes back on.  ek_dsp_fast_shifts keeps u in 1..21, so h + r4 cannot overflow. */
+/* r1 = m, r3 = u, r4 = rc << (u-1), r5 = lo, r6 = span: y - lo = (h + r4) >> u exactly
+ * (SMMLA: h = floor(acc * m / 2^32) plus r4 in one instruction), USAT #8 clamps it to
+ * [0, 255], a compare to [0, span] (skipped when span is 255), and lo goes back on.
+ * ek_dsp_fast_shifts keeps u in 1..21, so h + r4 cannot overflow. */
 #define EK_DSP_RQ(x)                      \
-    "smmul " x ", " x ", r1\n\t"          \
-    "add " x ", " x ", r4\n\t"            \
+    "smmla " x ", " x ", r1, r4\n\t"      \
     "asr " x ", " x ", r3\n\t"            \
     "usat " x ", #8, " x "\n\t"           \
     "cmp " x ", r6\n\t"                   \
@@ -229,11 +229,20 @@ typedef struct {
     "movgt " x ", r6\n\t"                 \
     "add " x ", " x ", r5\n\t"
 #define EK_DSP_RQ_FULL(x)                 \
-    "smmul " x ", " x ", r1\n\t"          \
-    "add " x ", " x ", r4\n\t"            \
+    "smmla " x ", " x ", r1, r4\n\t"      \
     "asr " x ", " x ", r3\n\t"            \
     "usat " x ", #8, " x "\n\t"           \
     "add " x ", " x ", r5\n\t"
+/* act_max == 127 (a fused ReLU, or none with lo > -128): r4 = (2 zp + 1) << (u-1), so
+ * (h + r4) >> u is y itself; SSAT #8 is the upper clamp (and the int8 range), a compare
+ * with lo the lower one. */
+#define EK_DSP_RQ_HI127(x)                \
+    "smmla " x ", " x ", r1, r4\n\t"      \
+    "asr " x ", " x ", r3\n\t"            \
+    "ssat " x ", #8, " x "\n\t"           \
+    "cmp " x ", r5\n\t"                   \
+    "it lt\n\t"                           \
+    "movlt " x ", r5\n\t"
 #define EK_DSP_ST6                        \
     "strb r8, [r2]\n\t"                   \
     "strb r9, [r2, r7]\n\t"               \
@@ -329,12 +338,23 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         "asrs r4, r4, #1\n\t"             /* rc << (u - 1) */
         "cmp r6, #255\n\t"
         "beq 10f\n\t"
+        "add r6, r6, r5\n\t"            /* act_max */
+        "cmp r6, #127\n\t"
+        "beq 11f\n\t"
+        "sub r6, r6, r5\n\t"            /* span again */
         EK_DSP_RQ("r8") EK_DSP_RQ("r9") EK_DSP_RQ("r10") EK_DSP_RQ("r11") EK_DSP_RQ("r12") EK_DSP_RQ("lr")
         EK_DSP_ST6
         "b 9f\n\t"
         "10:\n\t"                         /* no activation bounds: [lo, lo + 255] */
         EK_DSP_RQ_FULL("r8") EK_DSP_RQ_FULL("r9") EK_DSP_RQ_FULL("r10") EK_DSP_RQ_FULL("r11")
         EK_DSP_RQ_FULL("r12") EK_DSP_RQ_FULL("lr")
+        EK_DSP_ST6
+        "b 9f\n\t"
+        "11:\n\t"                         /* act_max == 127: r4 += lo << u (2 lo in units of 2^(u-1)) */
+        "lsl r6, r5, r3\n\t"
+        "add r4, r4, r6\n\t"
+        EK_DSP_RQ_HI127("r8") EK_DSP_RQ_HI127("r9") EK_DSP_RQ_HI127("r10") EK_DSP_RQ_HI127("r11")
+        EK_DSP_RQ_HI127("r12") EK_DSP_RQ_HI127("lr")
         EK_DSP_ST6
         "9:\n\t"
         "ldr r2, [sp, #32]\n\t"
@@ -349,6 +369,7 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
 #undef EK_DSP_G1
 #undef EK_DSP_RQ
 #undef EK_DSP_RQ_FULL
+#undef EK_DSP_RQ_HI127
 #undef EK_DSP_ST6
 
 /* 1 when every channel's shift suits the in-register requantization (u = -1 - shift in
