@@ -13,7 +13,7 @@ XNOR-popcount) to check that the deployed graph keeps the accuracy.
 Goals: BiPer beats STE; binarized layers take 32x fewer weight bytes than float;
 DenseShift 4-bit within 1 point of float.
 
-    .venv/bin/python bench/binary_fmnist.py [--train 20000] [--epochs 5]
+    .venv/bin/python bench/binary_fmnist.py [--train 20000] [--epochs 5] [--seeds 2]
 """
 import argparse
 import json
@@ -21,6 +21,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -40,6 +41,7 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--shift-epochs", type=int, default=2)
     ap.add_argument("--ir-samples", type=int, default=1000)
+    ap.add_argument("--seeds", type=int, default=2, help="training seeds for BiPer and STE")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)   # shared machine: a spinning thread pool is slower than one thread
     x, y = load_fashion_mnist("train", limit=a.train)
@@ -58,13 +60,23 @@ def main(argv=None):
 
     record("float", base, 0.0)
     models = {}
+    seeds = list(range(a.seeds))
+    per_seed = {}
     for method in ("biper", "ste"):
-        torch.manual_seed(0)
-        t = time.time()
-        m = binarize(base, method, freq=0.75)
-        train_recipe(m, x, y, epochs=a.epochs, lr=2e-3, batch=64)
-        record(f"{method} binary", m, time.time() - t)
-        models[method] = m
+        accs = []
+        for seed in seeds:
+            torch.manual_seed(seed)
+            t = time.time()
+            m = binarize(base, method, freq=0.75)
+            train_recipe(m, x, y, epochs=a.epochs, lr=2e-3, batch=64, seed=seed)
+            accs.append(evaluate(m, xt, yt))
+            if seed == 0:
+                record(f"{method} binary", m, time.time() - t)
+                models[method] = m
+        per_seed[method] = accs
+        rows[-1]["accuracy_per_seed"] = accs
+        rows[-1]["accuracy_mean"] = float(np.mean(accs))
+        print(f"  {method}: per seed {accs}, mean {np.mean(accs):.2f}", flush=True)
     for bits in (3, 4):
         torch.manual_seed(0)
         t = time.time()
@@ -82,7 +94,8 @@ def main(argv=None):
     by = {r["model"]: r for r in rows}
     bb = by["biper binary"]
     goals = {
-        "biper_beats_ste": bb["accuracy"] > by["ste binary"]["accuracy"],
+        # on the mean over seeds: single runs differ by ~0.3-0.6 points from seed to seed
+        "biper_beats_ste": bb["accuracy_mean"] > by["ste binary"]["accuracy_mean"],
         "binary_layers_32x_fewer_weight_bytes":
             bb["low_bit_layers_as_float_bytes"] == 32 * bb["low_bit_weight_bytes"],
         "denseshift4_within_1_point_of_float": by["float"]["accuracy"] - by["denseshift 4-bit"]["accuracy"] <= 1.0,
@@ -95,7 +108,9 @@ def main(argv=None):
           f"(torch {torch_acc:.2f} %)")
     for k, v in goals.items():
         print(f"goal {k}: {'MET' if v else 'NOT MET'}")
+    print(f"BiPer vs STE, mean over seeds {seeds}: {np.mean(per_seed['biper']):.2f} vs {np.mean(per_seed['ste']):.2f}")
     doc = {"dataset": "Fashion-MNIST", "train_samples": len(x), "test_samples": len(xt), "epochs": a.epochs,
+           "seeds": seeds, "biper_freq": 0.75,
            "shift_epochs": a.shift_epochs, "rows": rows, "goals": goals,
            "biper_ir_reference": {"samples": n, "accuracy": ir_acc, "torch_accuracy": torch_acc},
            "seconds": round(time.time() - t0, 1), "threads": 1}
