@@ -3,31 +3,20 @@
 Adam on all parameters, cosine learning rate, the BiPer frequency schedule stepped per
 epoch, cross-entropy. Data are (x, y) numpy arrays or torch tensors; kept small on CI.
 """
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DataError
+from ..zoo.train import accuracy, labelled_tensors
 from .layers import FrequencySchedule
 
 
 def _tensors(x, y, what):
-    x = torch.as_tensor(np.asarray(x, np.float32))
-    y = torch.as_tensor(np.asarray(y, np.int64))
-    if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"{what}: {len(x)} inputs but {len(y)} labels")
-    return x, y
+    return labelled_tensors(x, y, what)
 
 
 def evaluate(model, x, y, batch=512):
     """Top-1 accuracy in percent."""
-    x, y = _tensors(x, y, "evaluation data")
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
-    return 100.0 * correct / len(x)
+    return 100.0 * accuracy(model, x, y, batch, "evaluation data")
 
 
 def train_recipe(model, x, y, epochs=3, lr=2e-3, batch=128, freq_start=None, freq_end=None,

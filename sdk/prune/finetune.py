@@ -13,36 +13,26 @@ Masks are torch parametrizations, so pruned weights stay exactly zero in the for
 """
 import math
 
-import numpy as np
 import torch
 from torch import nn
 
-from ..errors import DataError, EdgeError
+from ..errors import EdgeError
 from .magnitude import check_ratio, magnitude_prune
 from .masks import masks_of, remove_masks, set_grad_decay
 from .nm import nm_prune, refresh_nm_masks
+from ..zoo.train import accuracy, labelled_tensors
 from .structured import channel_prune
 
 SCHEDULES = ("oneshot", "iterative", "progressive")
 
 
 def _tensors(x, y):
-    x = torch.as_tensor(np.asarray(x, np.float32))
-    y = torch.as_tensor(np.asarray(y, np.int64))
-    if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"fine-tuning data: {len(x)} inputs but {len(y)} labels")
-    return x, y
+    return labelled_tensors(x, y, "fine-tuning data")
 
 
 def evaluate(model, x, y, batch=500):
     """Top-1 accuracy in percent."""
-    x, y = _tensors(x, y)
-    model.eval()
-    correct = 0
-    with torch.no_grad():
-        for i in range(0, len(x), batch):
-            correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
-    return 100.0 * correct / len(x)
+    return 100.0 * accuracy(model, x, y, batch, "fine-tuning data")
 
 
 def finetune(model, x, y, epochs=1, lr=1e-3, batch=64, step_hook=None, seed=0, total_steps=None):

@@ -49,13 +49,25 @@ def train_classifier(model, x, y, epochs=2, batch=64, lr=3e-3, seed=0, progress=
     return model.eval()
 
 
+def labelled_tensors(x, y, what="data"):
+    """(float32 inputs, int64 labels) as tensors; one-line DataError if they do not pair up."""
+    from ..errors import DataError
+    x = torch.as_tensor(np.asarray(x, np.float32))
+    y = torch.as_tensor(np.asarray(y, np.int64))
+    if len(x) != len(y) or len(x) == 0:
+        raise DataError(f"{what}: {len(x)} inputs but {len(y)} labels")
+    return x, y
+
+
 @torch.no_grad()
-def accuracy(model, x, y, batch=500):
+def accuracy(model, x, y, batch=500, what="evaluation data"):
+    """Top-1 accuracy as a fraction (model put in eval mode)."""
+    x, y = labelled_tensors(x, y, what)
     model.eval()
     correct = 0
     for i in range(0, len(x), batch):
-        correct += (model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy() == y[i:i + batch]).sum()
-    return float(correct) / len(x)
+        correct += (model(x[i:i + batch]).argmax(1) == y[i:i + batch]).sum().item()
+    return correct / len(x)
 
 
 def pretrained(name, build, data, epochs=2, progress=False, **train_kw):
