@@ -19,14 +19,13 @@ from edgesdk.data import load_fashion_mnist
 from edgesdk.errors import BoardError, EdgeError, FitError
 from edgesdk.frontends import load
 from edgesdk.lower.mcu import lower_mcu
-from edgesdk.package.host import compile_program, run_program
 from edgesdk.pipeline import build, prepare_graph
-from edgesdk.quant import quantize, quantize_inputs
-from edgesdk.reference import run
+from edgesdk.quant import quantize
 from edgesdk.zoo import ad_autoencoder, ds_cnn, resnet8
 from edgesdk.zoo.train import fmnist_classifier
 
 from conftest import require_tools
+from mcu_helpers import host_check
 
 
 def _images(shape, n, split="test"):
@@ -53,19 +52,9 @@ def fmnist_q():
     return _quantized(model, (1, 28, 28))
 
 
-def _host_check(q, inputs, tmp_path):
-    prog = lower_mcu(q, load_board("mps2-an386"), kernels="ref")
-    hm = compile_program(prog, tmp_path)
-    name, out = q.inputs[0], q.outputs[0]
-    for i in range(len(inputs)):
-        ref = run(q, quantize_inputs(q, {name: inputs[i:i + 1]}))[out]
-        np.testing.assert_array_equal(run_program(prog, hm, q, inputs[i:i + 1]), ref)
-    return prog
-
-
 def test_fmnist_cnn_codegen_is_bit_exact_on_host(fmnist_q, tmp_path):
     q, x = fmnist_q
-    prog = _host_check(q, x, tmp_path)
+    prog = host_check(q, x, tmp_path)
     kinds = {L.kernel for L in prog.layers}
     assert {"conv2d_s8", "maxpool_s8", "avgpool_s8", "fc_s8"} <= kinds
     assert prog.arena_bytes <= 1.1 * prog.arena_lower_bound
@@ -73,14 +62,14 @@ def test_fmnist_cnn_codegen_is_bit_exact_on_host(fmnist_q, tmp_path):
 
 def test_resnet8_residuals_and_1x1_are_bit_exact_on_host(tmp_path):
     q, x = _quantized(resnet8(10), (3, 32, 32))
-    prog = _host_check(q, x[:4], tmp_path)
+    prog = host_check(q, x[:4], tmp_path)
     kinds = {L.kernel for L in prog.layers}
     assert {"add_s8", "conv1x1_s8", "conv2d_s8"} <= kinds
 
 
 def test_dscnn_depthwise_is_bit_exact_on_host(tmp_path):
     q, x = _quantized(ds_cnn(12, ch=16), (1, 49, 10))
-    prog = _host_check(q, x[:4], tmp_path)
+    prog = host_check(q, x[:4], tmp_path)
     assert "dwconv2d_s8" in {L.kernel for L in prog.layers}
 
 
@@ -90,12 +79,12 @@ def test_flatten_of_spatial_map_permutes_fc_weights(tmp_path):
                                 torch.nn.Conv2d(6, 5, 3, 2, 1), torch.nn.ReLU(), torch.nn.Flatten(),
                                 torch.nn.Linear(5 * 4 * 4, 7))
     q, x = _quantized(model, (1, 28, 28))
-    _host_check(q, x[:4], tmp_path)
+    host_check(q, x[:4], tmp_path)
 
 
 def test_fc_only_autoencoder_is_bit_exact_on_host(tmp_path):
     q, x = _quantized(ad_autoencoder(), (640,))
-    _host_check(q, x[:3], tmp_path)
+    host_check(q, x[:3], tmp_path)
 
 
 @require_tools("arm-none-eabi-gcc", "qemu-system-arm")

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from conftest import require_tools
+from mcu_helpers import host_check
 from edgesdk import kernelcheck as kc
 from edgesdk.boards import load_board
 from edgesdk.data import load_fashion_mnist
@@ -24,10 +25,8 @@ from edgesdk.errors import EdgeError
 from edgesdk.frontends import load
 from edgesdk.kernelcheck import arm as kca
 from edgesdk.lower.mcu import lower_mcu, pack_s4
-from edgesdk.package.host import compile_program, run_program
 from edgesdk.pipeline import build, prepare_graph
-from edgesdk.quant import quantize, quantize_inputs, quantize_to_budget
-from edgesdk.reference import run
+from edgesdk.quant import quantize, quantize_to_budget
 from edgesdk.zoo.train import fmnist_classifier
 
 needs_arm = require_tools("arm-none-eabi-gcc", "qemu-system-arm")
@@ -121,24 +120,13 @@ def fmnist_q4(fmnist):
     return quantize(g, calib, weight_bits=4, layerwise=False)
 
 
-def _host_check(q, inputs, tmp_path):
-    """The generated model.c with the _ref kernels on the host == the reference interpreter."""
-    prog = lower_mcu(q, load_board("mps2-an386"), kernels="ref")
-    hm = compile_program(prog, tmp_path)
-    name, out = q.inputs[0], q.outputs[0]
-    for i in range(len(inputs)):
-        ref = run(q, quantize_inputs(q, {name: inputs[i:i + 1]}))[out]
-        np.testing.assert_array_equal(run_program(prog, hm, q, inputs[i:i + 1]), ref)
-    return prog
-
-
 def _w_bytes(prog):
     return {L.name: int(L.consts["w"].nbytes) for L in prog.layers if "w" in L.consts}
 
 
 def test_4bit_layers_pick_s4_kernels_with_half_the_weight_bytes(fmnist, fmnist_q4, tmp_path):
     g, calib, x = fmnist
-    prog4 = _host_check(fmnist_q4, x[:4], tmp_path)
+    prog4 = host_check(fmnist_q4, x[:4], tmp_path)
     assert {L.kernel for L in prog4.layers if L.op in ("QConv", "QGemm")} == {"conv2d_s4", "fc_s4"}
     prog8 = lower_mcu(quantize(g, calib), load_board("mps2-an386"))
     w4, w8 = _w_bytes(prog4), _w_bytes(prog8)
@@ -158,7 +146,7 @@ def test_1x1_conv_and_2bit_weights_bit_exact_on_host(tmp_path):
     g = prepare_graph(load(model, example_inputs=torch.from_numpy(x[:1])))
     names = [n.name for n in g.nodes if n.op in ("Conv", "Gemm")]
     q = quantize(g, x[:16], weight_bits={names[0]: 8, names[1]: 4, names[2]: 2, names[3]: 2}, layerwise=False)
-    prog = _host_check(q, x[16:20], tmp_path)
+    prog = host_check(q, x[16:20], tmp_path)
     kinds = {L.name: (L.kernel, L.weight_bits) for L in prog.layers if L.op in ("QConv", "QGemm")}
     assert kinds == {names[0]: ("conv2d_s8", 8), names[1]: ("conv1x1_s4", 4), names[2]: ("conv2d_s4", 2),
                      names[3]: ("fc_s4", 2)}

@@ -15,12 +15,11 @@ from edgesdk.boards import load_board
 from edgesdk.errors import EdgeError
 from edgesdk.frontends import load
 from edgesdk.lower.mcu import lower_mcu
-from edgesdk.package.host import compile_program, run_program
 from edgesdk.pipeline import build, prepare_graph
-from edgesdk.quant import quantize, quantize_inputs
-from edgesdk.reference import run
+from edgesdk.quant import quantize
 
 from conftest import require_tools
+from mcu_helpers import host_check
 
 
 class _GroupedPoolAddSoftmax(torch.nn.Module):
@@ -70,13 +69,7 @@ def grouped_q():
 
 
 def _host_run(q, x, tmp_path, n=4):
-    prog = lower_mcu(q, load_board("mps2-an386"), kernels="ref")
-    hm = compile_program(prog, tmp_path)
-    name, out = q.inputs[0], q.outputs[0]
-    for i in range(n):
-        ref = run(q, quantize_inputs(q, {name: x[i:i + 1]}))[out]
-        np.testing.assert_array_equal(run_program(prog, hm, q, x[i:i + 1]), ref)
-    return prog
+    return host_check(q, x[:n], tmp_path)
 
 
 def test_grouped_conv_ceil_pool_broadcast_add_spatial_softmax_bit_exact_on_host(grouped_q, tmp_path):
