@@ -40,8 +40,8 @@ EK_INLINE int32_t apply_in(const in_rq_t *q, int32_t x) {
 
 /* Long adds: each input's requantization depends on one int8 only, so it is tabulated
  * (256 + 256 exact ek_requant values, ~8k instructions once) and each element costs two
- * table loads, the output requantization (SMMUL, USAT and one compare, as in EK_DSP_RQ)
- * and the store.  Worth it from about this many elements: */
+ * table loads, the output requantization (SMMLA, SSAT or USAT and one compare, as in
+ * EK_DSP_RQ) and the store.  Worth it from about this many elements: */
 #define EK_ADD_TABLE_MIN 512
 
 static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const int8_t *b, int8_t *output,
@@ -55,13 +55,39 @@ static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const in
     const uint8_t *ua = (const uint8_t *)a, *ub = (const uint8_t *)b;
     const int32_t om = p->out_multiplier, os = p->out_shift, zp = p->output_offset;
     const int32_t lo = p->act_min, hi = p->act_max;
+    if (os <= -2 && os >= -22 && hi == 127) {
+        /* y - lo = (h + (2 (zp - lo) + 1) 2^(u-1)) >> u exactly (SMMLA adds the constant);
+         * USAT #8 is the lower clamp, SSAT #8 after adding lo back the upper one (act_max =
+         * 127): 11 instructions an element, 4 per trip */
+        const int32_t u = -1 - os, rc = (2 * (zp - lo) + 1) << (u - 1);
+        const int32_t *pta = ta, *ptb = tb;
+        const uint8_t *pa = ua, *pb = ub, *end = ua + (n & ~3);
+        int8_t *po = output;
+        __asm__("" : "+r"(pta), "+r"(ptb)); /* opaque: keeps the table bases in registers (GCC
+                                               would recompute sp + offset every element) */
+#define EK_ADD_ONE(j)                                                                              \
+    do {                                                                                           \
+        int32_t h;                                                                                 \
+        __asm__("smmla %0, %1, %2, %3" : "=r"(h) : "r"(pta[pa[j]] + ptb[pb[j]]), "r"(om), "r"(rc)); \
+        po[j] = (int8_t)__ssat((int32_t)__usat(h >> u, 8) + lo, 8);                                \
+    } while (0)
+        for (; pa != end; pa += 4, pb += 4, po += 4) {
+            EK_ADD_ONE(0);
+            EK_ADD_ONE(1);
+            EK_ADD_ONE(2);
+            EK_ADD_ONE(3);
+        }
+        for (int32_t j = 0; j < (n & 3); j++) EK_ADD_ONE(j);
+#undef EK_ADD_ONE
+        return;
+    }
     if (os <= -2 && os >= -22) {
         /* y - lo = (h + (2 (zp - lo) + 1) 2^(u-1)) >> u exactly; |h| <= 2^30 keeps it in range */
         const int32_t u = -1 - os, rc = (2 * (zp - lo) + 1) << (u - 1), span = hi - lo;
         for (int32_t i = 0; i < n; i++) {
             int32_t h;
-            __asm__("smmul %0, %1, %2" : "=r"(h) : "r"(ta[ua[i]] + tb[ub[i]]), "r"(om));
-            int32_t v = __usat((h + rc) >> u, 8);
+            __asm__("smmla %0, %1, %2, %3" : "=r"(h) : "r"(ta[ua[i]] + tb[ub[i]]), "r"(om), "r"(rc));
+            int32_t v = __usat(h >> u, 8);
             if (v > span) v = span;
             output[i] = (int8_t)(v + lo);
         }
