@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -274,7 +275,18 @@ def test_reset_command_reboots_and_the_button_is_recovered(rv32_f16):
         # not rebooted would report ours
         f = c.request(P.HELLO, struct.pack("<I", token))
         assert struct.unpack_from("<I", f.payload)[0] == token
-        dev.reset()
+        with socket.socket(socket.AF_UNIX) as qmp:   # QEMU reports the guest's own reset
+            qmp.settimeout(5)
+            qmp.connect(dev.emulator.qmp_path)
+            q = qmp.makefile("rwb")
+            q.readline()
+            q.write(b'{"execute": "qmp_capabilities"}\n')
+            q.flush()
+            assert "return" in json.loads(q.readline())
+            dev.reset()
+            event = json.loads(q.readline())
+            q.close()   # the socket closes only with its file object; QMP takes one client at a time
+        assert event["event"] == "RESET" and event["data"]["reason"] == "guest-reset"
         f = c.request(P.HELLO, struct.pack("<I", 0x5EED))
         assert struct.unpack_from("<I", f.payload)[0] == c.token != token
         np.testing.assert_array_equal(dev.infer([x]).outputs[0], before)
