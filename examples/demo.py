@@ -93,7 +93,14 @@ def main(argv=None):
     step(2, n, f"prune {args.prune:.0%} of the channels (structured: they are removed) and fine-tune")
     t0 = time.monotonic()
     pruned = channel_prune(model, shape, ratio=args.prune)
-    prune_finetune(pruned, x_tr, y_tr, epochs=2, lr=1e-3)
+    from tqdm import tqdm
+    bar = tqdm(desc="fine-tune pruned", unit="step", leave=False)
+
+    def tick(step, total):
+        bar.total = total
+        bar.update(1)
+    prune_finetune(pruned, x_tr, y_tr, epochs=2, lr=1e-3, step_hook=tick)
+    bar.close()
     pruned.eval()
     results["pruned_acc"] = accuracy(pruned, x_te, y_te)
     results["pruned_macs"], results["pruned_params"] = count_macs(pruned, shape), count_params(pruned)
