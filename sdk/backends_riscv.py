@@ -453,7 +453,9 @@ def build(graph, board, out_dir, dtype="f16", vlen=None, selftest_input=None, to
             files[f"src/include/{h}"] = kernels_dir() / "include" / h
         files["src/include/ek_model_api.h"] = runtime_dir() / "include" / "ek_model_api.h"
         rig_srcs = rig_sources(b)
-        for f in [*rig_srcs, hil_dir() / "ek_hil.h"]:
+        # both RISC-V ports ship, so src/Makefile can rebuild either rig image
+        for f in sorted({*rig_srcs, hil_dir() / "ek_hil_port_riscv.c", hil_dir() / "ek_hil_port_host.c",
+                         hil_dir() / "ek_hil.h"}):
             files[f"src/hil/{f.name}"] = f
         for f in ("crt0.S", "platform.c", "link.ld", "include/ek_rv_platform.h"):
             files[f"src/{Path(f).name}" if not f.startswith("include") else f"src/{f}"] = targets_dir() / "riscv" / f
