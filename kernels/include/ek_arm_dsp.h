@@ -228,21 +228,20 @@ typedef struct {
     "it gt\n\t"                           \
     "movgt " x ", r6\n\t"                 \
     "add " x ", " x ", r5\n\t"
+/* span 255 (no activation bounds: lo = -128, act_max = 127): r4 is made (2 zp + 1) << (u-1),
+ * so (h + r4) >> u is y itself and SSAT #8 is the whole clamp. */
 #define EK_DSP_RQ_FULL(x)                 \
     "smmla " x ", " x ", r1, r4\n\t"      \
     "asr " x ", " x ", r3\n\t"            \
-    "usat " x ", #8, " x "\n\t"           \
-    "add " x ", " x ", r5\n\t"
-/* act_max == 127 (a fused ReLU, or none with lo > -128): r4 = (2 zp + 1) << (u-1), so
- * (h + r4) >> u is y itself; SSAT #8 is the upper clamp (and the int8 range), a compare
- * with lo the lower one. */
+    "ssat " x ", #8, " x "\n\t"
+/* act_max == 127 (a fused ReLU): USAT #8 is the lower clamp of y - lo, SSAT #8 after
+ * adding lo back the upper one. */
 #define EK_DSP_RQ_HI127(x)                \
     "smmla " x ", " x ", r1, r4\n\t"      \
     "asr " x ", " x ", r3\n\t"            \
-    "ssat " x ", #8, " x "\n\t"           \
-    "cmp " x ", r5\n\t"                   \
-    "it lt\n\t"                           \
-    "movlt " x ", r5\n\t"
+    "usat " x ", #8, " x "\n\t"           \
+    "add " x ", " x ", r5\n\t"            \
+    "ssat " x ", #8, " x "\n\t"
 #define EK_DSP_ST6                        \
     "strb r8, [r2]\n\t"                   \
     "strb r9, [r2, r7]\n\t"               \
@@ -345,14 +344,14 @@ __attribute__((naked, noinline, unused)) static void ek_dsp_tile_block(const ek_
         EK_DSP_RQ("r8") EK_DSP_RQ("r9") EK_DSP_RQ("r10") EK_DSP_RQ("r11") EK_DSP_RQ("r12") EK_DSP_RQ("lr")
         EK_DSP_ST6
         "b 9f\n\t"
-        "10:\n\t"                         /* no activation bounds: [lo, lo + 255] */
+        "10:\n\t"                         /* no activation bounds: r4 += lo << u (2 lo in units of 2^(u-1)) */
+        "lsl r6, r5, r3\n\t"
+        "add r4, r4, r6\n\t"
         EK_DSP_RQ_FULL("r8") EK_DSP_RQ_FULL("r9") EK_DSP_RQ_FULL("r10") EK_DSP_RQ_FULL("r11")
         EK_DSP_RQ_FULL("r12") EK_DSP_RQ_FULL("lr")
         EK_DSP_ST6
         "b 9f\n\t"
-        "11:\n\t"                         /* act_max == 127: r4 += lo << u (2 lo in units of 2^(u-1)) */
-        "lsl r6, r5, r3\n\t"
-        "add r4, r4, r6\n\t"
+        "11:\n\t"                         /* act_max == 127 */
         EK_DSP_RQ_HI127("r8") EK_DSP_RQ_HI127("r9") EK_DSP_RQ_HI127("r10") EK_DSP_RQ_HI127("r11")
         EK_DSP_RQ_HI127("r12") EK_DSP_RQ_HI127("lr")
         EK_DSP_ST6
