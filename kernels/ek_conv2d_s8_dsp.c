@@ -51,6 +51,33 @@ EK_INLINE void im2col_rgb3x3(const int8_t *r0, size_t row_step, int16_t *col, in
     (void)widen_word((ek_ld32(r2 + 5) >> 8) | pad, col, off2);
 }
 
+/* `groups` (>= 1) group slots of one pixel copied from `src` (slots 48 bytes apart, as in
+ * dst): LDRD + STRD a group, two per trip (3 instructions a group, widening costs 4.5). */
+EK_INLINE int16_t *copy_groups6(int16_t *dst, const int16_t *src, int32_t groups) {
+    uint32_t t0, t1;
+    if (groups & 1) {
+        __asm__ volatile("ldrd %[a], %[b], [%[s]], #48\n\t"
+                         "strd %[a], %[b], [%[d]], #48\n\t"
+                         : [s] "+r"(src), [d] "+r"(dst), [a] "=&r"(t0), [b] "=&r"(t1)
+                         :
+                         : "memory");
+    }
+    groups >>= 1;
+    if (groups) {
+        __asm__ volatile("1:\n\t"
+                         "ldrd %[a], %[b], [%[s]], #48\n\t"
+                         "strd %[a], %[b], [%[d]], #48\n\t"
+                         "ldrd %[a], %[b], [%[s]], #48\n\t"
+                         "strd %[a], %[b], [%[d]], #48\n\t"
+                         "subs %[g], %[g], #1\n\t"
+                         "bne 1b\n\t"
+                         : [s] "+r"(src), [d] "+r"(dst), [g] "+r"(groups), [a] "=&r"(t0), [b] "=&r"(t1)
+                         :
+                         : "memory", "cc");
+    }
+    return dst;
+}
+
 /* One pixel's column into `col` with group stride `stride` (4 plain, 8 interleaved).
  * Padding is 0 (x_zp + input_offset).  With in_c % 4 == 0 every tap is whole groups and
  * a row of taps (dilation 1) is one contiguous widen. */
@@ -203,6 +230,12 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
     const size_t row_step4 = (size_t)p->dil_h * p->in_w * p->in_c;
     const int32_t row_groups = (p->k_w * p->in_c) >> 2, iy_span = (p->k_h - 1) * p->dil_h;
     const uint32_t off2 = ((uint32_t)(uint16_t)p->input_offset << 16) | (uint16_t)p->input_offset;
+    /* sliding reuse between neighbouring pixels (stride 1 along x, kw >= 2) */
+    const int32_t slide = rows4 && p->stride_w == 1 && p->k_w >= 2;
+    const int32_t tap_groups = p->in_c >> 2, copy_groups = (p->k_w - 1) * tap_groups;
+    const int32_t last_tap = (p->k_w - 1) * p->in_c;
+    /* in uint32 from a group slot of pixel q: the next tap's group of pixel q - 1 */
+    const int32_t copy_from = tap_groups * (EK_DSP_GSTRIDE / 2) - 2;
     for (int32_t pix = 0; pix < n_pix; pix += EK_DSP_NPIX) {
         const int32_t n = n_pix - pix < EK_DSP_NPIX ? n_pix - pix : EK_DSP_NPIX;
         if (rgb) {
@@ -217,6 +250,7 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
                     im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
             }
         } else if (rows4) {
+            int32_t prev_interior = 0;  /* pixel q - 1 of this tile took the interior path */
             for (int32_t q = 0; q < n; q++) {
                 /* interior pixel: kh rows of kw * ic contiguous bytes, widened in place
                  * (inline here, saving im2col_pixel's call and set-up per pixel) */
@@ -225,10 +259,22 @@ EK_NOIPA void ek_conv2d_s8_dsp(EK_S8_CONV_ARGS, void *scratch) {
                 if (ix0 >= 0 && ix0 + p->k_w <= p->in_w && iy0 >= 0 && iy0 + iy_span < p->in_h) {
                     const int8_t *x = input + ((size_t)iy0 * p->in_w + ix0) * p->in_c;
                     int16_t *dst = col + 4 * q;
-                    for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step4)
-                        dst = ek_dsp_widen6(x, dst, row_groups, off2);
+                    if (slide && prev_interior && ox > 0) {
+                        /* stride 1, same output row as pixel q - 1: its taps kx = 1..kw-1 are
+                         * this pixel's kx = 0..kw-2, already widened: copy those groups
+                         * (LDRD + STRD) and widen only the last tap of each row */
+                        for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step4) {
+                            dst = copy_groups6(dst, dst + 2 * copy_from, copy_groups);
+                            dst = ek_dsp_widen6(x + last_tap, dst, tap_groups, off2);
+                        }
+                    } else {
+                        for (int32_t ky = 0; ky < p->k_h; ky++, x += row_step4)
+                            dst = ek_dsp_widen6(x, dst, row_groups, off2);
+                    }
+                    prev_interior = 1;
                 } else {
                     im2col_pixel(p, input, pix + q, col + 4 * q, K, EK_DSP_GSTRIDE);
+                    prev_interior = 0;
                 }
             }
         } else {
