@@ -38,6 +38,31 @@ EK_INLINE int32_t apply_in(const in_rq_t *q, int32_t x) {
     return q->u ? (smmul(v, q->m) + q->rnd) >> q->u : smmulr(v, q->m);
 }
 
+/* t[(uint8_t)v] = apply_in(q, v) for every int8 v: the form chosen once, the pre-shifted
+ * input stepped by 2^pre (the same int32 value apply_in computes). */
+static void fill_table(int32_t *t, const in_rq_t *q) {
+    const int32_t step = 1 << q->pre, m = q->m;
+    int32_t x = (-128 + q->off) * step;
+    /* two entries a trip; v = -128..127 is t[128..255] then t[0..127] */
+    int32_t *d = t + 128;
+    if (q->u) {
+        const int32_t rnd = q->rnd, u = q->u;
+        for (int32_t i = 0; i < 256; i += 2, x += 2 * step) {
+            d[0] = (smmul(x, m) + rnd) >> u;
+            d[1] = (smmul(x + step, m) + rnd) >> u;
+            d += 2;
+            if (i == 126) d = t;
+        }
+    } else {
+        for (int32_t i = 0; i < 256; i += 2, x += 2 * step) {
+            d[0] = smmulr(x, m);
+            d[1] = smmulr(x + step, m);
+            d += 2;
+            if (i == 126) d = t;
+        }
+    }
+}
+
 /* Long adds: each input's requantization depends on one int8 only, so it is tabulated
  * (256 + 256 exact ek_requant values, ~8k instructions once) and each element costs two
  * table loads, the output requantization (SMMLA, SSAT or USAT and one compare, as in
@@ -52,10 +77,8 @@ static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const in
         /* the QAdd constants: SMMUL(R)-based exact requant (|v + off| <= 255), ~3x cheaper */
         const in_rq_t qa = in_rq(p->a_offset, ls, p->a_multiplier, p->a_shift);
         const in_rq_t qb = in_rq(p->b_offset, ls, p->b_multiplier, p->b_shift);
-        for (int32_t v = -128; v < 128; v++) {
-            ta[(uint8_t)v] = apply_in(&qa, v);
-            tb[(uint8_t)v] = apply_in(&qb, v);
-        }
+        fill_table(ta, &qa);
+        fill_table(tb, &qb);
     } else {
         for (int32_t v = -128; v < 128; v++) {
             ta[(uint8_t)v] = ek_requant((v + p->a_offset) * (1 << ls), p->a_multiplier, p->a_shift);
@@ -68,10 +91,10 @@ static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const in
     if (os <= -2 && os >= -22 && hi == 127) {
         /* y - lo = (h + (2 (zp - lo) + 1) 2^(u-1)) >> u exactly (SMMLA adds the constant);
          * USAT #8 is the lower clamp, SSAT #8 after adding lo back the upper one (act_max =
-         * 127): 11 instructions an element, 4 per trip */
+         * 127): 11 instructions an element, 8 per trip */
         const int32_t u = -1 - os, rc = (2 * (zp - lo) + 1) << (u - 1);
         const int32_t *pta = ta, *ptb = tb;
-        const uint8_t *pa = ua, *pb = ub, *end = ua + (n & ~3);
+        const uint8_t *pa = ua, *pb = ub, *end = ua + (n & ~7);
         int8_t *po = output;
         __asm__("" : "+r"(pta), "+r"(ptb)); /* opaque: keeps the table bases in registers (GCC
                                                would recompute sp + offset every element) */
@@ -81,13 +104,17 @@ static void add_tabulated(const ek_add_s8_params_t *p, const int8_t *a, const in
         __asm__("smmla %0, %1, %2, %3" : "=r"(h) : "r"(pta[pa[j]] + ptb[pb[j]]), "r"(om), "r"(rc)); \
         po[j] = (int8_t)__ssat((int32_t)__usat(h >> u, 8) + lo, 8);                                \
     } while (0)
-        for (; pa != end; pa += 4, pb += 4, po += 4) {
+        for (; pa != end; pa += 8, pb += 8, po += 8) {
             EK_ADD_ONE(0);
             EK_ADD_ONE(1);
             EK_ADD_ONE(2);
             EK_ADD_ONE(3);
+            EK_ADD_ONE(4);
+            EK_ADD_ONE(5);
+            EK_ADD_ONE(6);
+            EK_ADD_ONE(7);
         }
-        for (int32_t j = 0; j < (n & 3); j++) EK_ADD_ONE(j);
+        for (int32_t j = 0; j < (n & 7); j++) EK_ADD_ONE(j);
 #undef EK_ADD_ONE
         return;
     }
