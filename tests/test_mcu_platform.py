@@ -184,7 +184,8 @@ def test_uart_over_tcp_with_pyserial(tmp_path):
         deadline = time.time() + 20
         while True:
             try:
-                link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=10)
+                # generous: under a loaded CI machine QEMU can take seconds to start the guest
+                link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=30)
                 break
             except serial.SerialException:
                 if time.time() > deadline or proc.poll() is not None:
