@@ -12,13 +12,7 @@ from edgesdk.reference import run
 from edgesdk.zoo import fmnist_cnn, resnet8
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_biper_forward_is_square_wave_backward_is_sine_derivative():

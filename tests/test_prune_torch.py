@@ -17,13 +17,7 @@ from edgesdk.prune.nm import refresh_nm_masks
 from edgesdk.zoo import fmnist_cnn, resnet8, ds_cnn
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    # Tiny tensors: one thread avoids OpenMP oversubscription on a shared 2-core machine.
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _randomize_bn(model, seed=0):

@@ -13,12 +13,7 @@ from edgesdk.reference import run
 from edgesdk.zoo import fmnist_cnn
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 class Residual(nn.Module):
