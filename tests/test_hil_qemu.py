@@ -1,8 +1,6 @@
 """The rig on an emulated Cortex-M4 (QEMU mps2-an386): end-to-end validate through the
 CLI against the reference interpreter, and the emulator-level faults: a reset button
 press mid-run, QEMU killed mid-run, and no QEMU ever left behind."""
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from edgesdk.hil import protocol as P
 from edgesdk.hil.testbuild import SHAPE, affine_graph, write_affine_build
 
 from conftest import require_tools
+from hil_helpers import assert_device_dies_with_host, pid_alive
 
 pytestmark = [pytest.mark.qemu, require_tools("qemu-system-arm", "arm-none-eabi-gcc")]
 EDGESDK = [sys.executable, "-m", "edgesdk"]
@@ -24,18 +23,6 @@ EDGESDK = [sys.executable, "-m", "edgesdk"]
 
 def affine(x):
     return np.clip(3 * x.astype(np.int32) + 1, -128, 127).astype(np.int8)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (dead, not yet reaped) counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 @pytest.fixture(scope="module")
@@ -163,22 +150,7 @@ def test_no_qemu_left_after_an_exception(build):
 
 def test_no_qemu_left_when_the_host_is_killed(build):
     """SIGKILL gives Python no chance to clean up: the kernel must take QEMU down."""
-    code = ("import sys, time\nfrom edgesdk.hil import open_device\n"
-            f"with open_device({str(build)!r}) as dev:\n"
-            "    print(dev.emulator.proc.pid, flush=True)\n    time.sleep(60)\n")
-    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(host.stdout.readline())
-        assert pid_alive(pid)
-        host.kill()
-        host.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pid_alive(pid)
-    finally:
-        if host.poll() is None:
-            host.kill()
+    assert_device_dies_with_host(build)
 
 
 def test_lifetime_cap_kills_a_hung_session(hung_build):

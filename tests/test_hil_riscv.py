@@ -22,23 +22,12 @@ from edgesdk.hil import protocol as P
 from edgesdk.hil.validate import compare, f16_tolerance, validate
 
 from conftest import require_tools
+from hil_helpers import assert_device_dies_with_host, pid_alive
 
 pytestmark = [pytest.mark.qemu,
               require_tools("clang-19", "ld.lld-19", "qemu-system-riscv32", "qemu-riscv64")]
 EDGESDK = [sys.executable, "-m", "edgesdk"]
 SHAPE = (1, 1, 28, 28)
-
-
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie (dead, not yet reaped) counts as gone
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False
 
 
 def rel_to_max(dev, ref):
@@ -206,24 +195,7 @@ def test_missing_image_is_a_one_line_error(which, rv32_f32, rv64_f16, tmp_path):
 def test_no_emulator_left_when_the_host_is_killed(which, rv32_f32, rv64_f16):
     """SIGKILL gives Python no chance to clean up: QEMU dies with its parent
     (PR_SET_PDEATHSIG); the pty rig under qemu-riscv64 exits when its line closes."""
-    build = rv32_f32 if which == "rv32" else rv64_f16
-    code = ("import sys, time\nfrom edgesdk.hil import open_device\n"
-            f"with open_device({str(build)!r}) as dev:\n"
-            "    p = dev.emulator.proc if dev.emulator else dev.client.t.proc\n"
-            "    print(p.pid, flush=True)\n    time.sleep(60)\n")
-    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(host.stdout.readline())
-        assert pid_alive(pid)
-        host.kill()
-        host.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not pid_alive(pid)
-    finally:
-        if host.poll() is None:
-            host.kill()
+    assert_device_dies_with_host(rv32_f32 if which == "rv32" else rv64_f16)
 
 
 # ---- faults on the bare-metal UART -------------------------------------------------------
