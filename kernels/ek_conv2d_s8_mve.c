@@ -2,6 +2,7 @@
  * columns (raw x, padding = x_zp) + a 1 channel x 4 pixel VMLADAVA matmul
  * (ek_arm_mve.h).  Scratch: ek_conv2d_s8_scratch_bytes. */
 #include "ek_arm_mve.h"
+#include "ek_im2col_s8.h"
 
 /* Out of line on purpose: inlined, GCC hoists the set-up of every tail-predicated loop
  * of every call site into the pixel prologue (~100 instructions per pixel). */
@@ -10,29 +11,7 @@ __attribute__((noinline)) static void copy_bytes(int8_t *dst, const int8_t *src,
 }
 __attribute__((noinline)) static void fill_bytes(int8_t *dst, int8_t v, int32_t n) { ek_mve_fill8(dst, v, n); }
 
-static void im2col_pixel(const ek_conv_s8_params_t *p, const int8_t *input, int32_t oy, int32_t ox, int8_t *col) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    const int32_t ic = p->in_c, kw = p->k_w, dw = p->dil_w;
-    const int8_t pad = (int8_t)(-p->input_offset);  /* x_zp: contributes 0 */
-    int32_t kx0 = 0, kx1 = kw;
-    while (kx0 < kw && ix0 + kx0 * dw < 0) kx0++;
-    while (kx1 > kx0 && ix0 + (kx1 - 1) * dw >= p->in_w) kx1--;
-    for (int32_t ky = 0; ky < p->k_h; ky++, col += kw * ic) {
-        const int32_t iy = iy0 + ky * p->dil_h;
-        if (iy < 0 || iy >= p->in_h || kx1 <= kx0) {
-            fill_bytes(col, pad, kw * ic);
-            continue;
-        }
-        if (kx0) fill_bytes(col, pad, kx0 * ic);
-        const int8_t *x = input + ((size_t)iy * p->in_w + ix0 + kx0 * dw) * ic;
-        if (dw == 1) {
-            copy_bytes(col + kx0 * ic, x, (kx1 - kx0) * ic);
-        } else {
-            for (int32_t kx = kx0; kx < kx1; kx++, x += dw * ic) copy_bytes(col + kx * ic, x, ic);
-        }
-        if (kx1 < kw) fill_bytes(col + kx1 * ic, pad, (kw - kx1) * ic);
-    }
-}
+EK_DEFINE_IM2COL_PIXEL(static, im2col_pixel, fill_bytes, copy_bytes)
 
 /* Interior pixel (every tap inside the input, dil_w == 1): each kernel row is kw * ic
  * contiguous input bytes; copied with unpredicated 16-byte moves and one predicated
