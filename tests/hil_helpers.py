@@ -37,3 +37,29 @@ def assert_device_dies_with_host(build):
     finally:
         if host.poll() is None:
             host.kill()
+
+
+class OnCommand:
+    """Transport wrapper that calls `action()` right after sending the first `cmd` frame
+    (after `delay` seconds): a reset, a kill or a vanished port at a chosen moment."""
+
+    def __init__(self, inner, cmd, action, delay=0.05):
+        self.inner, self.cmd, self.action, self.delay = inner, cmd, action, delay
+        self.name = inner.name
+        self.fired = False
+
+    def write(self, data):
+        from edgesdk.hil import protocol as P
+        self.inner.write(data)
+        frame = P.unpack_frame(P.cobs_decode(data.strip(b"\x00")))
+        if not self.fired and frame is not None and frame.type == self.cmd:
+            self.fired = True
+            if self.delay:
+                time.sleep(self.delay)
+            self.action()
+
+    def read(self, timeout):
+        return self.inner.read(timeout)
+
+    def close(self):
+        self.inner.close()

@@ -15,6 +15,7 @@ from edgesdk.hil.testbuild import SHAPE, write_affine_build
 from edgesdk.hil.transport import FaultyTransport, SerialTransport
 
 from edgesdk.hil.firmware import host_cc
+from hil_helpers import OnCommand
 
 pytestmark = pytest.mark.skipif(host_cc() is None, reason="not installed: a host C compiler (gcc)")
 
@@ -36,29 +37,6 @@ def slow_build(tmp_path_factory):
 def cases(n, seed=0):
     rng = np.random.default_rng(seed)
     return [rng.integers(-128, 128, SHAPE).astype(np.int8) for _ in range(n)]
-
-
-class OnCommand:
-    """Transport wrapper that calls `action()` right after sending the first `cmd` frame."""
-
-    def __init__(self, inner, cmd, action, delay=0.05):
-        self.inner, self.cmd, self.action, self.delay = inner, cmd, action, delay
-        self.name = inner.name
-        self.fired = False
-
-    def write(self, data):
-        self.inner.write(data)
-        frame = P.unpack_frame(P.cobs_decode(data.strip(b"\x00")))
-        if not self.fired and frame is not None and frame.type == self.cmd:
-            self.fired = True
-            time.sleep(self.delay)
-            self.action()
-
-    def read(self, timeout):
-        return self.inner.read(timeout)
-
-    def close(self):
-        self.inner.close()
 
 
 def test_corrupted_frames_both_ways_recover_exactly(build):

@@ -15,7 +15,7 @@ from edgesdk.hil import protocol as P
 from edgesdk.hil.testbuild import SHAPE, affine_graph, write_affine_build
 
 from conftest import require_tools
-from hil_helpers import assert_device_dies_with_host, pid_alive
+from hil_helpers import OnCommand, assert_device_dies_with_host, pid_alive
 
 pytestmark = [pytest.mark.qemu, require_tools("qemu-system-arm", "arm-none-eabi-gcc")]
 EDGESDK = [sys.executable, "-m", "edgesdk"]
@@ -41,26 +41,6 @@ def hung_build(tmp_path_factory):
     # ~6 G instructions: a run that outlasts any test (a hung device).
     return write_affine_build(tmp_path_factory.mktemp("hilq") / "hung_build", board="mps2-an386",
                               spin=1_000_000_000)
-
-
-class OnRun:
-    def __init__(self, inner, action, delay):
-        self.inner, self.action, self.delay, self.name = inner, action, delay, inner.name
-        self.fired = False
-
-    def write(self, data):
-        self.inner.write(data)
-        f = P.unpack_frame(P.cobs_decode(data.strip(b"\x00")))
-        if not self.fired and f is not None and f.type == P.RUN:
-            self.fired = True
-            time.sleep(self.delay)
-            self.action()
-
-    def read(self, timeout):
-        return self.inner.read(timeout)
-
-    def close(self):
-        self.inner.close()
 
 
 def test_validate_cli_matches_reference_and_writes_junit(build, tmp_path):
@@ -117,7 +97,7 @@ def test_damaged_and_dropped_frames_on_the_emulated_uart(build):
 
 def test_reset_button_mid_run_is_recovered(slow_build):
     holder = {}
-    wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.reset(), delay=0.1))
+    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.RUN, lambda: holder["dev"].emulator.reset(), delay=0.1))
     with open_device(slow_build, transport_wrapper=wrap) as dev:
         holder["dev"] = dev
         x = np.random.default_rng(4).integers(-128, 128, SHAPE).astype(np.int8)
@@ -128,7 +108,7 @@ def test_reset_button_mid_run_is_recovered(slow_build):
 
 def test_qemu_killed_mid_run_is_a_clear_error(hung_build):
     holder = {}
-    wrap = lambda t: holder.setdefault("w", OnRun(t, lambda: holder["dev"].emulator.kill(), delay=0.3))
+    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.RUN, lambda: holder["dev"].emulator.kill(), delay=0.3))
     with open_device(hung_build, transport_wrapper=wrap) as dev:
         holder["dev"] = dev
         pid = dev.emulator.proc.pid

@@ -22,7 +22,7 @@ from edgesdk.hil import protocol as P
 from edgesdk.hil.validate import compare, f16_tolerance, validate
 
 from conftest import require_tools
-from hil_helpers import assert_device_dies_with_host, pid_alive
+from hil_helpers import OnCommand, assert_device_dies_with_host, pid_alive
 
 pytestmark = [pytest.mark.qemu,
               require_tools("clang-19", "ld.lld-19", "qemu-system-riscv32", "qemu-riscv64")]
@@ -200,27 +200,6 @@ def test_no_emulator_left_when_the_host_is_killed(which, rv32_f32, rv64_f16):
 
 # ---- faults on the bare-metal UART -------------------------------------------------------
 
-class OnCommand:
-    """Transport wrapper that calls `action()` right after sending the first `cmd` frame."""
-
-    def __init__(self, inner, cmd, action):
-        self.inner, self.cmd, self.action, self.name = inner, cmd, action, inner.name
-        self.fired = False
-
-    def write(self, data):
-        self.inner.write(data)
-        f = P.unpack_frame(P.cobs_decode(data.strip(b"\x00")))
-        if not self.fired and f is not None and f.type == self.cmd:
-            self.fired = True
-            self.action()
-
-    def read(self, timeout):
-        return self.inner.read(timeout)
-
-    def close(self):
-        self.inner.close()
-
-
 def test_damaged_and_dropped_frames_on_the_16550(rv32_f32):
     """The server's NAK path and reply cache through QEMU's 16550: the faulty session
     returns the clean session's outputs bit for bit."""
@@ -271,7 +250,7 @@ def test_reset_command_reboots_and_the_button_is_recovered(rv32_f16):
 
 def test_qemu_killed_mid_session_is_a_clear_error_and_leaves_nothing(rv32_f32):
     holder = {}
-    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.SET_INPUT, lambda: holder["dev"].emulator.kill()))
+    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.SET_INPUT, lambda: holder["dev"].emulator.kill(), delay=0))
     with open_device(rv32_f32, transport_wrapper=wrap, bulk="line") as dev:
         holder["dev"] = dev
         pid = dev.emulator.proc.pid
@@ -305,7 +284,7 @@ def test_rv64_linux_validate_reset_and_kill(rv64_f16, images):
     def kill():
         os.killpg(holder["w"].inner.proc.pid, signal.SIGKILL)
 
-    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.RUN, kill))
+    wrap = lambda t: holder.setdefault("w", OnCommand(t, P.RUN, kill, delay=0))
     with open_device(rv64_f16, transport_wrapper=wrap) as dev:
         pid = dev.client.t.inner.proc.pid
         with pytest.raises(DeviceError, match=r"qemu-rv64-linux: port vanished .*exited with code -9"):
