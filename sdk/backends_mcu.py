@@ -181,7 +181,7 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
                     raise DeviceError(f"self-test output of {build_id} differs from the reference on {mismatches}")
                 s.result = f"{instructions:,} instructions, output {verdict}"
 
-        stats = analyze(graph)
+        stats = analyze(graph, plan_arena=False)  # the arena comes from the lowering
         layers = []
         for i, L in enumerate(prog.layers):
             layers.append({"name": L.name, "op": L.op, "impl": L.impl, "macs": int(L.macs),
@@ -204,7 +204,7 @@ def build_mcu(graph, board, out_dir, *, kernels="auto", measure=True, progress=N
                    "weight_bytes": prog.weight_bytes, "macs": macs, "instructions": instructions,
                    "macs_per_instruction": round(macs / instructions, 3) if instructions else None,
                    "selftest": verdict, "flash_limit": fw.flash_limit, "ram_limit": fw.ram_limit,
-                   "params": int(stats.totals.params) if hasattr(stats.totals, "params") else None}
+                   "params": int(stats.totals.params)}
         manifest = {"format": FORMAT, "target": "mcu", "board": board.name, "board_file": f"boards/{board.path.name}",
                     "build_id": build_id, "model_hash": mhash, "image": "firmware.elf", "selftest_image": "selftest.elf",
                     "kernels": sorted({L.isa for L in prog.layers}),
