@@ -79,15 +79,15 @@ def prepare_graph(graph):
     return run_passes(graph)
 
 
-def quantize_if_needed(graph, target, calib, quiet=True):
+def quantize_for_int8(graph, calib):
+    """The int8 (mcu) target's graph: as is if already integer, quantized with `calib`
+    otherwise, and without calib the "float ops left" error naming every float node."""
     from .quant import is_quantized, quantize
     if is_quantized(graph):
         return graph
-    if target != "mcu":
-        return graph
     if calib is None:
         from .lower.mcu import check_integer_only
-        check_integer_only(graph)  # raises the "float ops left" error, naming them
+        check_integer_only(graph)
         return graph
     return quantize(graph, calib)
 
@@ -119,7 +119,7 @@ def build(model, target="mcu", board=None, out_dir="build", *, input_shapes=None
         s.result = f"{len(graph.nodes)} nodes"
     if target == "mcu":
         with prog.stage("quantize") as s:
-            graph = quantize_if_needed(graph, target, calib)
+            graph = quantize_for_int8(graph, calib)
             s.result = "int8"
         from .backends_mcu import build_mcu
         return build_mcu(graph, board, Path(out_dir), kernels=kernels, measure=measure, progress=prog,
