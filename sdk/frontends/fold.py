@@ -8,9 +8,8 @@ constant inputs are the quantized weights, which a later pass fuses into integer
 """
 import numpy as np
 
-from ..errors import EdgeError, GraphError
 from ..ir.dtypes import dtype_of
-from ..ir.ops import op_def
+from ..ir.shapes import infer_node, node_inputs
 from ..ir.tensor import Tensor
 
 NEVER_FOLD = {"QuantizeLinear", "DequantizeLinear"}
@@ -36,14 +35,8 @@ def fold_and_infer(graph):
     from .. import reference
     kept = []
     for node in graph.nodes:
-        d = op_def(node.op)
-        for k, v in d.defaults.items():
-            node.attrs.setdefault(k, v)
-        ins = [graph.tensors.get(i) if i else None for i in node.inputs]
-        for name, t in zip(node.inputs, ins):
-            if name and t is None:
-                raise GraphError(f"node {node.name} ({node.op}): input {name!r} is not produced by any node, "
-                                 f"initializer or graph input (truncated or malformed model?)")
+        ins = node_inputs(graph, node, missing_hint=": no node, initializer or graph input produces it "
+                                                   "(truncated or malformed model?)")
         if _foldable(node, ins):
             if node.op == "Shape":
                 r = len(ins[0].shape)
@@ -57,14 +50,7 @@ def fold_and_infer(graph):
                 if name:
                     _set_const(graph, name, val)
             continue
-        try:
-            shapes = d.infer(node, ins)
-        except EdgeError:
-            raise
-        except Exception as e:
-            raise GraphError(f"node {node.name} ({node.op}): cannot infer output shapes from inputs "
-                             f"{[None if t is None else t.shape for t in ins]}: {e}") from None
-        for name, (shape, dtype) in zip(node.outputs, shapes):
+        for name, (shape, dtype) in zip(node.outputs, infer_node(node, ins)):
             if name:
                 graph.tensors[name] = Tensor(name, tuple(int(s) for s in shape), dtype)
         kept.append(node)
