@@ -66,11 +66,20 @@ def allocate_rates(savings, distortions, target, bins=400):
     return picks[::-1]
 
 
-def _loss(model, x, y, ref):
-    """Output distortion: mean squared change of the outputs (labels are not needed)."""
+DISTORTIONS = ("mse", "kl", "ce")
+
+
+def _loss(model, x, y, ref, distortion="mse"):
+    """Output distortion on the calibration batch: "mse" of the logits against the
+    unpruned model's (`ref`), "kl" from the unpruned model's softmax to the pruned one's
+    (the distillation loss fine-tuning will minimise), or "ce" the task loss (labels)."""
     model.eval()
     with torch.no_grad():
         out = model(x)
+    if distortion == "kl":
+        return F.kl_div(F.log_softmax(out, 1), F.log_softmax(ref, 1), reduction="batchmean", log_target=True).item()
+    if distortion == "ce":
+        return F.cross_entropy(out, y).item()
     return F.mse_loss(out, ref).item()
 
 
@@ -114,7 +123,7 @@ def _cost(model, input_shape, metric):
 
 
 def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="structured",
-                   candidates=CANDIDATES, max_rounds=12):
+                   candidates=CANDIDATES, max_rounds=12, importance="l1bn", distortion="mse"):
     """Prune `model` (a copy) so that `metric` drops by at least `reduction` (fraction),
     with per-unit rates from the rate-distortion DP. Returns (pruned model, report)."""
     reduction = check_ratio(reduction, "reduction")
@@ -122,13 +131,17 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
         raise EdgeError(f"adaptive_prune kind {kind!r}: choose 'structured' or 'unstructured'")
     for c in candidates:
         check_ratio(c, "candidate rate")
+    if distortion not in DISTORTIONS:
+        raise EdgeError(f"adaptive_prune distortion {distortion!r}: choose one of {', '.join(DISTORTIONS)}")
     x, y = _calib(calib)
+    if distortion == "ce" and y is None:
+        raise EdgeError("adaptive_prune: distortion='ce' needs calib=(inputs, labels)")
     model = copy.deepcopy(model)
     remove_masks(model)
     model.eval()
     with torch.no_grad():
         ref = model(x)
-    base_loss = _loss(model, x, y, ref)
+    base_loss = _loss(model, x, y, ref, distortion)
     base_cost = _cost(model, input_shape, metric)
 
     if kind == "structured":
@@ -136,7 +149,8 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
         sizes = {g["name"]: g["size"] for g in dependency_groups(model, input_shape)}
 
         def prune(rates):
-            return recalibrate_bn(channel_prune(model, input_shape, rates=rates), x)
+            return recalibrate_bn(channel_prune(model, input_shape, rates=rates, importance=importance,
+                                                calib=(x, y) if y is not None else None), x)
     else:
         units = [n for n, _ in prunable_layers(model)]
         sizes = {n: m.weight.numel() for n, m in prunable_layers(model)}
@@ -158,7 +172,7 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
                 continue
             p = prune({u: r}) if r > 0 else model
             su.append(base_cost - _cost(p, input_shape, metric))
-            du.append(max(0.0, _loss(p, x, y, ref) - base_loss))
+            du.append(max(0.0, _loss(p, x, y, ref, distortion) - base_loss))
         sav.append(np.array(su))
         # A higher rate removes a superset of the weights/channels, so its distortion is at
         # least that of a lower rate; measured values are noisy (BN shifts, ties): take the
@@ -205,16 +219,21 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
     return pruned, report
 
 
-def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured", iters=20, calib=None):
+def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured", iters=20, calib=None,
+                  importance="l1bn"):
     """The same rate for every unit, found by bisection so that `metric` drops by >= `reduction`.
     With `calib`, BatchNorms are re-fitted on it afterwards (as adaptive_prune does)."""
     reduction = check_ratio(reduction, "reduction")
     model = remove_masks(copy.deepcopy(model))
     base = _cost(model, input_shape, metric)
 
+    xy = _calib(calib) if calib is not None else None
+    if importance == "taylor" and (xy is None or xy[1] is None):
+        raise EdgeError("uniform_prune: importance='taylor' needs calib=(inputs, labels)")
+
     def prune(r):
         if kind == "structured":
-            return channel_prune(model, input_shape, ratio=r)
+            return channel_prune(model, input_shape, ratio=r, importance=importance, calib=xy)
         m = copy.deepcopy(model)
         magnitude_prune(m, r, scope="layer")
         return remove_masks(m)
@@ -236,5 +255,5 @@ def uniform_prune(model, input_shape, reduction, metric="macs", kind="structured
         raise EdgeError(f"uniform pruning cannot reach a {reduction:.0%} {metric} reduction")
     p, r = best
     if calib is not None and kind == "structured":
-        recalibrate_bn(p, _calib(calib)[0])
+        recalibrate_bn(p, xy[0])
     return p, {"rate": r, "achieved_reduction": 1 - _cost(p, input_shape, metric) / base}

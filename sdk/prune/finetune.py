@@ -14,6 +14,7 @@ Masks are torch parametrizations, so pruned weights stay exactly zero in the for
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import EdgeError
@@ -35,16 +36,46 @@ def evaluate(model, x, y, batch=500):
     return 100.0 * accuracy(model, x, y, batch, "fine-tuning data")
 
 
-def finetune(model, x, y, epochs=1, lr=1e-3, batch=64, step_hook=None, seed=0, total_steps=None):
+def kd_loss(student_logits, teacher_logits, labels, kd_weight=0.5, T=4.0):
+    """Hinton et al. (2015) distillation: (1 - w) * CE(labels) + w * T^2 * KL(teacher_T || student_T).
+
+    T^2 keeps the soft term's gradient scale independent of the temperature."""
+    ce = F.cross_entropy(student_logits, labels)
+    if kd_weight == 0.0:
+        return ce
+    kl = F.kl_div(F.log_softmax(student_logits / T, 1), F.log_softmax(teacher_logits / T, 1),
+                  reduction="batchmean", log_target=True)
+    return (1 - kd_weight) * ce + kd_weight * T * T * kl
+
+
+def _check_kd(teacher, kd_weight, T):
+    if teacher is None:
+        return
+    if not isinstance(teacher, nn.Module):
+        raise EdgeError(f"finetune teacher must be a torch nn.Module, got {type(teacher).__name__}")
+    if not 0.0 <= kd_weight <= 1.0:
+        raise EdgeError(f"finetune kd_weight {kd_weight}: must be in [0, 1]")
+    if not T > 0:
+        raise EdgeError(f"finetune T {T}: the distillation temperature must be > 0")
+
+
+def finetune(model, x, y, epochs=1, lr=1e-3, batch=64, step_hook=None, seed=0, total_steps=None,
+             teacher=None, kd_weight=0.5, T=4.0):
     """Adam + cosine LR; `step_hook(step, total)` runs before every optimizer step.
+
+    teacher: an (unpruned) model to distil from: the loss becomes kd_loss(kd_weight, T)
+    instead of plain cross-entropy. The teacher is put in eval mode and never updated.
     Returns per-epoch mean losses."""
+    _check_kd(teacher, kd_weight, T)
     x, y = _tensors(x, y)
     g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)   # dropout and anything else random in the model
     steps_per_epoch = (len(x) + batch - 1) // batch
     total = total_steps or epochs * steps_per_epoch
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(1, total))
-    loss_fn = nn.CrossEntropyLoss()
+    if teacher is not None:
+        teacher.eval()
     losses, step = [], 0
     for _ in range(epochs):
         model.train()
@@ -54,7 +85,13 @@ def finetune(model, x, y, epochs=1, lr=1e-3, batch=64, step_hook=None, seed=0, t
             if step_hook is not None:
                 step_hook(step, total)
             idx = perm[i:i + batch]
-            loss = loss_fn(model(x[idx]), y[idx])
+            out = model(x[idx])
+            if teacher is None:
+                loss = F.cross_entropy(out, y[idx])
+            else:
+                with torch.no_grad():
+                    t_out = teacher(x[idx])
+                loss = kd_loss(out, t_out, y[idx], kd_weight, T)
             opt.zero_grad()
             loss.backward()
             partial = _partial_flow_snapshot(model)
@@ -95,24 +132,41 @@ def cubic_fraction(step, total, end=0.75):
     return 1 - (1 - t) ** 3
 
 
-def nm_gradient_flow_hook(model, refresh_every=8, end=0.75):
-    """Decay the gradient of pruned weights 1 -> 0 (cosine) and re-select N:M groups until `end`."""
+FLOW_MODES = ("gradient", "mask")
+
+
+def nm_gradient_flow_hook(model, refresh_every=8, end=0.75, mode="gradient"):
+    """Decay the pruned weights' share 1 -> 0 (cosine) and re-select N:M groups until `end`.
+
+    mode "gradient": the forward uses the hard mask and only the gradient (and update) of
+    pruned weights decays (straight-through, like SR-STE); "mask": the forward keeps
+    decay * w of each pruned weight as well (mask-decay gradient flow, Bambhaniya et
+    al. 2024), so the network leaves the dense solution gradually."""
+    if mode not in FLOW_MODES:
+        raise EdgeError(f"gradient flow mode {mode!r}: choose one of {', '.join(FLOW_MODES)}")
+    if refresh_every < 1:
+        raise EdgeError(f"refresh_every must be >= 1, got {refresh_every}")
+
     def hook(step, total):
         t = min(1.0, step / max(1, end * total))
         decay = 0.5 * (1 + math.cos(math.pi * t))
-        set_grad_decay(model, decay)
+        set_grad_decay(model, decay, soft=mode == "mask")
         if t < 1.0 and step % refresh_every == 0:
             refresh_nm_masks(model)
     return hook
 
 
 def prune_and_finetune(model, x, y, method="magnitude", ratio=0.5, n=2, m=4, schedule="oneshot", epochs=2,
-                       rounds=3, lr=1e-3, batch=64, input_shape=None, progressive_flow=False, every=8):
+                       rounds=3, lr=1e-3, batch=64, input_shape=None, progressive_flow=False, every=8,
+                       flow_mode="gradient", seed=0, teacher=None, kd_weight=0.5, T=4.0):
     """Prune `model` (a copy for channel pruning, in place for masks) and fine-tune it.
 
     method: "magnitude" (global unstructured, `ratio`), "channel" (structured removal,
     `ratio` of every dependency group; needs input_shape), "nm" (n:m masks, with
-    `progressive_flow` for progressive gradient flow). Returns (model, losses); masks are
+    `progressive_flow` for progressive gradient flow, `flow_mode` see nm_gradient_flow_hook).
+    The iterative schedule splits `epochs` over the rounds (later rounds get the remainder),
+    so every schedule trains for the same number of epochs. teacher/kd_weight/T: distil
+    from `teacher` while fine-tuning (see finetune). Returns (model, losses); masks are
     baked into the weights at the end.
     """
     if schedule not in SCHEDULES:
@@ -128,14 +182,15 @@ def prune_and_finetune(model, x, y, method="magnitude", ratio=0.5, n=2, m=4, sch
     if rounds < 1 or epochs < 1:
         raise EdgeError(f"rounds and epochs must be >= 1, got rounds={rounds}, epochs={epochs}")
     losses = []
-    ft = dict(lr=lr, batch=batch)
+    ft = dict(lr=lr, batch=batch, seed=seed, teacher=teacher, kd_weight=kd_weight, T=T)
     if method == "nm":
         if schedule == "iterative":
             raise EdgeError("N:M masks have a fixed density; use oneshot (optionally progressive_flow) or progressive")
         nm_prune(model, n, m, progressive=progressive_flow or schedule == "progressive")
-        hook = nm_gradient_flow_hook(model, every) if (progressive_flow or schedule == "progressive") else None
+        hook = nm_gradient_flow_hook(model, every, mode=flow_mode) \
+            if (progressive_flow or schedule == "progressive") else None
         losses += finetune(model, x, y, epochs, step_hook=hook, **ft)
-        set_grad_decay(model, 0.0)
+        set_grad_decay(model, 0.0, soft=False)
         return remove_masks(model), losses
     if schedule == "oneshot":
         if method == "channel":
@@ -144,7 +199,7 @@ def prune_and_finetune(model, x, y, method="magnitude", ratio=0.5, n=2, m=4, sch
             magnitude_prune(model, ratio)
         losses += finetune(model, x, y, epochs, **ft)
     elif schedule == "iterative":
-        per = max(1, epochs // rounds)
+        per_round = [epochs // rounds + (1 if i >= rounds - epochs % rounds else 0) for i in range(rounds)]
         for i in range(1, rounds + 1):
             if method == "channel":
                 # keep (1 - ratio)^(i/rounds) of the channels overall after round i
@@ -152,7 +207,8 @@ def prune_and_finetune(model, x, y, method="magnitude", ratio=0.5, n=2, m=4, sch
                 model = channel_prune(model, input_shape, ratio=1 - step_keep)
             else:
                 magnitude_prune(model, ratio * i / rounds)
-            losses += finetune(model, x, y, per, **ft)
+            if per_round[i - 1]:
+                losses += finetune(model, x, y, per_round[i - 1], **ft)
     else:  # progressive masks
         def hook(step, total):
             if step % every == 0:

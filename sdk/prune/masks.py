@@ -39,9 +39,16 @@ class WeightMask(nn.Module):
         self.register_buffer("mask", mask.detach().to(torch.float32).clone())
         self.grad_decay = float(grad_decay)
         self.kind, self.n, self.m = kind, n, m
+        # soft: the FORWARD also keeps grad_decay of each pruned weight (mask-decay
+        # gradient flow): the model goes from dense to sparse smoothly instead of
+        # losing the pruned weights at once while they still get a gradient.
+        self.soft = False
 
     def forward(self, w):
-        return _MaskedWeight.apply(w, self.mask.to(w.dtype), self.grad_decay)
+        mask = self.mask.to(w.dtype)
+        if self.soft and self.grad_decay > 0.0:
+            return w * (mask + (1 - mask) * self.grad_decay)
+        return _MaskedWeight.apply(w, mask, self.grad_decay)
 
 
 def prunable_layers(model, include_depthwise=True):
@@ -100,9 +107,12 @@ def masks_of(model):
     return {name: wm for name, mod in model.named_modules() if (wm := get_mask(mod)) is not None}
 
 
-def set_grad_decay(model, value):
+def set_grad_decay(model, value, soft=None):
+    """Set every mask's grad_decay (and, if given, whether the forward is soft too)."""
     for wm in masks_of(model).values():
         wm.grad_decay = float(value)
+        if soft is not None:
+            wm.soft = bool(soft)
 
 
 def remove_masks(model):

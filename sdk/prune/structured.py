@@ -240,22 +240,70 @@ def dependency_groups(model, input_shape):
     return [dict(g, root=r) for r, g in a.groups().items() if g["producers"]]
 
 
-def _importance(model, analysis, root, group):
+IMPORTANCES = ("l1bn", "taylor")
+
+
+def _importance(model, analysis, root, group, taylor=None):
     """Per channel: L1 norm of each producer's filter times the scale of the BatchNorm
     right after it (|gamma| / sqrt(var + eps): a BN can undo any filter norm), each
-    producer normalised by its mean, summed over the group."""
+    producer normalised by its mean, summed over the group. With `taylor` (producer ->
+    first-order scores from _taylor_scores) those scores replace the weight criterion."""
     mods = dict(model.named_modules())
     score = torch.zeros(group["size"])
     for name in group["producers"]:
-        w = mods[name].weight.detach()
-        s = w.abs().reshape(w.shape[0], -1).sum(1)
-        bn = analysis.bn_after.get(name)
-        if bn is not None:
-            b = mods[bn]
-            gamma = b.weight.detach().abs() if b.affine else torch.ones_like(s)
-            s = s * gamma / torch.sqrt(b.running_var.detach() + b.eps)
+        if taylor is not None:
+            s = taylor[name]
+        else:
+            w = mods[name].weight.detach()
+            s = w.abs().reshape(w.shape[0], -1).sum(1)
+            bn = analysis.bn_after.get(name)
+            if bn is not None:
+                b = mods[bn]
+                gamma = b.weight.detach().abs() if b.affine else torch.ones_like(s)
+                s = s * gamma / torch.sqrt(b.running_var.detach() + b.eps)
         score += s / s.mean().clamp_min(1e-12)
     return score
+
+
+def _taylor_scores(model, analysis, producers, calib, batch=128):
+    """First-order Taylor importance (Molchanov et al., CVPR 2019) on calibration data.
+
+    Removing channel c of an activation a changes the loss by about -sum(a_c * dL/da_c);
+    per sample that sum is taken over the spatial positions and squared, then averaged
+    over the samples. The activation is the producer's BatchNorm output when it has one
+    (removing the channel removes the BN's shift too), else the producer's own output.
+    calib: (inputs, labels); the loss is the cross-entropy (model in eval mode)."""
+    from ..zoo.train import labelled_tensors
+    x, y = labelled_tensors(*calib, "Taylor importance calibration data")
+    mods = dict(model.named_modules())
+    taps = {p: analysis.bn_after.get(p, p) for p in producers}
+    acts, scores, handles = {}, {p: 0.0 for p in producers}, []
+
+    def keep(tap):
+        def hook(_m, _i, out):
+            out.retain_grad()
+            acts[tap] = out
+        return hook
+    for tap in set(taps.values()):
+        handles.append(mods[tap].register_forward_hook(keep(tap)))
+    was = model.training
+    model.eval()
+    try:
+        for i in range(0, len(x), batch):
+            xb = x[i:i + batch].clone().requires_grad_(True)   # so activations get grads even if params are frozen
+            acts.clear()
+            loss = F.cross_entropy(model(xb), y[i:i + batch], reduction="sum")
+            loss.backward()
+            for p, tap in taps.items():
+                a = acts[tap]
+                contrib = (a.detach() * a.grad).reshape(a.shape[0], a.shape[1], -1).sum(2)
+                scores[p] = scores[p] + (contrib ** 2).sum(0)
+    finally:
+        for h in handles:
+            h.remove()
+        model.zero_grad(set_to_none=True)
+        model.train(was)
+    return {p: s / len(x) for p, s in scores.items()}
 
 
 def _layout_index(analysis, val, keep):
@@ -278,13 +326,19 @@ def _set_param(mod, name, value):
         setattr(mod, name, value.clone())
 
 
-def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False):
+def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False, importance="l1bn", calib=None):
     """Remove channels; returns the smaller model.
 
     ratio: one fraction in [0, 1) for every prunable dependency group; rates: {group name
     (its first producer layer) or any layer of the group: fraction} for layer-adaptive
     pruning (groups not named keep all channels). Masks (if any) are baked first.
+    importance: "l1bn" (filter L1 norm times BN scale; no data) or "taylor" (first-order
+    loss change on `calib` = (inputs, labels)).
     """
+    if importance not in IMPORTANCES:
+        raise EdgeError(f"channel_prune importance {importance!r}: choose one of {', '.join(IMPORTANCES)}")
+    if importance == "taylor" and (not isinstance(calib, (tuple, list)) or len(calib) != 2):
+        raise EdgeError("channel_prune: importance='taylor' needs calib=(inputs, labels)")
     if (ratio is None) == (rates is None):
         raise EdgeError("channel_prune: give exactly one of ratio= or rates=")
     if ratio is not None:
@@ -318,6 +372,11 @@ def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False):
         raise EdgeError(f"channel_prune: model {type(model).__name__} has no prunable layers "
                         f"(every channel group reaches the input/output or an untracked op)")
     keep = {}
+    taylor = None
+    if importance == "taylor":
+        to_prune = [p for root, r in want.items() if int(round(prunable[root]["size"] * (1 - r))) < prunable[root]["size"]
+                    for p in prunable[root]["producers"]]
+        taylor = _taylor_scores(model, a, to_prune, calib) if to_prune else {}
     for root, r in want.items():
         g = prunable[root]
         k = int(round(g["size"] * (1 - r)))
@@ -326,7 +385,7 @@ def channel_prune(model, input_shape, ratio=None, rates=None, inplace=False):
                             f"at rate {r}")
         if k == g["size"]:
             continue
-        score = _importance(model, a, root, g)
+        score = _importance(model, a, root, g, taylor)
         keep[root] = torch.sort(torch.topk(score, k).indices).values
     mods = dict(model.named_modules())
     with torch.no_grad():
