@@ -1,9 +1,13 @@
 """Mixed precision: per-layer sensitivity at 2/4/8 bits, then an exact bit allocation by
 integer linear programming (scipy.optimize.milp) under a weight-size budget.
 
-Sensitivity of layer l at b bits: the model output MSE (relative to the output's
-variance) on calibration samples when only layer l's weights are quantized to b bits
-(round to nearest, MSE-optimal per-channel scales) and everything else stays float.
+Sensitivity of layer l at b bits: the damage to the model output on calibration samples
+when only layer l's weights are quantized to b bits and everything else stays float.
+By default (method "calibrated", edgesdk.quant.sensitivity) the layer is first finished
+with the same layer-wise calibration `quantize` applies, and the damage is the KL
+divergence of the class distribution from the float one (classifiers; output MSE
+otherwise). Method "rtn" is the plain variant: round to nearest with MSE-optimal
+per-channel scales, output MSE relative to the output's variance.
 Sensitivities are treated as additive, the standard first-order assumption (HAWQ, ...):
 
     minimise  sum_l sum_b sens[l, b] * x[l, b]
@@ -29,7 +33,7 @@ class LayerInfo:
     op: str
     weight: str
     params: int
-    sens: dict  # bits -> relative output MSE
+    sens: dict  # bits -> output damage (KL or relative MSE, see layer_sensitivity)
 
 
 def _layers(fg):
@@ -52,9 +56,32 @@ def _outputs(graph, calib):
     return np.concatenate(outs)
 
 
-def layer_sensitivity(graph, calib, choices=CHOICES, samples=128, seed=0):
-    """[LayerInfo] for every Conv/Gemm/MatMul with constant weights, in graph order."""
+SENS_METHODS = ("calibrated", "rtn")
+
+
+def layer_sensitivity(graph, calib, choices=CHOICES, samples=256, seed=0, method="calibrated", metric=None,
+                      steps=300):
+    """[LayerInfo] for every Conv/Gemm/MatMul with constant weights, in graph order.
+
+    method "calibrated": layer-wise calibrated weights, damage by `metric` ("kl" for a
+    classifier output, else "mse"; see edgesdk.quant.sensitivity). method "rtn": round to
+    nearest, relative output MSE (the metric argument is then ignored).
+    """
+    if method not in SENS_METHODS:
+        raise QuantizeError(f"sensitivity method {method!r}: expected one of {', '.join(SENS_METHODS)}")
     fg = prepare_float(graph)
+    if method == "calibrated":
+        from .sensitivity import calibrated_sensitivity, default_metric
+        if metric is not None and metric not in ("kl", "mse"):
+            raise QuantizeError(f"sensitivity metric {metric!r}: expected kl or mse")
+        if metric == "kl" and default_metric(fg) != "kl":
+            raise QuantizeError(f"sensitivity metric kl needs one (N, classes) output; graph {fg.name} has "
+                                f"{[tuple(fg.tensors[o].shape) for o in fg.outputs]}")
+        nodes = _layers(fg)
+        sens = calibrated_sensitivity(fg, normalize_calib(fg, calib), nodes, choices, samples=samples,
+                                      metric=metric, steps=steps, seed=seed)
+        return [LayerInfo(n.name, n.op, n.inputs[1], int(fg.const(n.inputs[1]).size), sens[n.name])
+                for n in nodes]
     calib = normalize_calib(fg, calib)
     n_all = next(iter(calib.values())).shape[0]
     if n_all > samples:
@@ -115,8 +142,8 @@ def plan_mixed_precision(infos, budget_bytes=None, budget_bits_per_weight=None, 
     return {i.name: int(choices[int(np.argmax(x[k]))]) for k, i in enumerate(infos)}
 
 
-def format_plan(infos, plan, choices=CHOICES):
-    """The chosen plan as a text table."""
+def format_plan(infos, plan, choices=CHOICES, metric=None, budget_bytes=None):
+    """The chosen plan as a text table (metric: what the sens@ columns measure)."""
     head = f"{'layer':<28} {'op':<6} {'params':>8} " + " ".join(f"{'sens@' + str(b):>10}" for b in choices) \
         + f" {'bits':>5} {'bytes':>8}"
     lines = [head, "-" * len(head)]
@@ -128,22 +155,47 @@ def format_plan(infos, plan, choices=CHOICES):
                      + " ".join(f"{i.sens[c]:>10.2e}" for c in choices) + f" {b:>5} {_bytes(i.params, b):>8}")
     lines.append(f"{'total':<28} {'':<6} {sum(i.params for i in infos):>8} "
                  + " ".join(f"{'':>10}" for _ in choices) + f" {'':>5} {total:>8}")
-    return "\n".join(lines)
+    notes = []
+    if metric:
+        notes.append("sens@b: " + {"kl": "KL(float || quantized) of the class probabilities",
+                                   "mse": "output MSE / output variance"}.get(metric, metric)
+                     + ", only that layer at b bits")
+    if budget_bytes is not None:
+        notes.append(f"budget {int(budget_bytes)} weight bytes, plan uses {total}")
+    return "\n".join(lines + notes)
 
 
 def quantize_to_budget(graph, calib, budget_bytes=None, budget_bits_per_weight=None, choices=CHOICES,
-                       sens_samples=128, **kw):
-    """Sensitivity -> MILP plan -> quantize(weight_bits=plan). Returns (graph, plan, table)."""
+                       sens_samples=256, sens_method="calibrated", sens_metric=None, **kw):
+    """Sensitivity -> MILP plan -> quantize(weight_bits=plan). Returns (graph, plan, table).
+
+    sens_method / sens_metric: see layer_sensitivity; the calibrated sensitivity uses the
+    same number of layer-wise steps (kw layerwise_steps) and seed as the quantization."""
     # Check the budget before the (slow) sensitivity analysis: an impossible one fails at once.
     fg = prepare_float(graph)
     sizes = [LayerInfo(n.name, n.op, n.inputs[1], int(fg.const(n.inputs[1]).size), {b: 0.0 for b in choices})
              for n in _layers(fg)]
     plan_mixed_precision(sizes, budget_bytes, budget_bits_per_weight, choices)
-    infos = layer_sensitivity(graph, calib, choices, samples=sens_samples)
+    infos = layer_sensitivity(graph, calib, choices, samples=sens_samples, seed=kw.get("seed", 0),
+                              method=sens_method, metric=sens_metric, steps=kw.get("layerwise_steps", 300))
     plan = plan_mixed_precision(infos, budget_bytes, budget_bits_per_weight, choices)
     qg = quantize(graph, calib, weight_bits=plan, **kw)
-    table = format_plan(infos, plan, choices)
+    budget = budget_bytes if budget_bytes is not None else \
+        int(np.floor(budget_bits_per_weight * sum(i.params for i in infos) / 8))
+    table = format_plan(infos, plan, choices, metric=infos_metric(graph, sens_method, sens_metric),
+                        budget_bytes=budget)
     qg.meta.setdefault("quantization", {})["mixed_precision"] = {
         "plan": plan, "budget_bytes": budget_bytes, "budget_bits_per_weight": budget_bits_per_weight,
+        "sensitivity_method": sens_method, "sensitivity_metric": infos_metric(graph, sens_method, sens_metric),
         "sensitivity": {i.name: {str(b): v for b, v in i.sens.items()} for i in infos}}
     return qg, plan, table
+
+
+def infos_metric(graph, method, metric):
+    """The damage measure the sensitivities of `method` / `metric` are in (for tables and meta)."""
+    if method == "rtn":
+        return "mse"
+    if metric:
+        return metric
+    from .sensitivity import default_metric
+    return default_metric(prepare_float(graph))

@@ -178,6 +178,10 @@ def _adaquant(lay, node, x, yf, steps, seed, batch, lr):
         before = float(F.mse_loss(forward(all_idx), Y))
     opt = torch.optim.Adam([{"params": [W], "lr": lr}, {"params": [logS], "lr": lr},
                             {"params": [B], "lr": lr}])
+    # Cosine-decayed step size: at a constant rate the straight-through iterates keep
+    # jumping between rounding grid points and the last one is often worse than an
+    # earlier one (measured: 2-3x higher layer MSE than with the decay at 300 steps).
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     gen = torch.Generator().manual_seed(seed)
     best = (before, w0.copy(), s0.copy(), np.asarray(lay.b_float, np.float32).copy())
     for step in range(steps):
@@ -186,6 +190,7 @@ def _adaquant(lay, node, x, yf, steps, seed, batch, lr):
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sched.step()
     with torch.no_grad():
         after = float(F.mse_loss(forward(all_idx), Y))
     if after < best[0]:

@@ -17,6 +17,23 @@ def fmnist_cnn(num_classes=10, width=16):
     )
 
 
+
+def fmnist_vgg(num_classes=10, width=16, hidden=64):
+    """VGG-style: conv-conv-pool-conv-pool, then a hidden fully-connected layer and the
+    classifier head. ~116k params, 94% of them in the hidden FC layer: the usual CNN shape
+    where layers differ widely in size and sensitivity (what mixed precision exploits)."""
+    w = width
+    return nn.Sequential(
+        nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(),
+        nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+        nn.MaxPool2d(2),                                             # 14x14
+        nn.Conv2d(2 * w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(),
+        nn.MaxPool2d(2),                                             # 7x7
+        nn.Flatten(),
+        nn.Linear(2 * w * 49, hidden), nn.ReLU(),
+        nn.Linear(hidden, num_classes),
+    )
+
 class _ResBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
