@@ -5,7 +5,7 @@ from torch import nn
 
 from ..errors import EdgeError
 from .shift_layers import DenseShiftConv2d, DenseShiftLinear, _check_bits
-from .layers import METHODS, BinaryConv2d, BinaryLinear, _BinaryMixin, check_frequency
+from .layers import METHODS, BinaryConv2d, BinaryLinear, _BinaryMixin, check_act_surrogate, check_frequency
 
 _ELIGIBLE = (nn.Conv2d, nn.Linear)
 
@@ -46,12 +46,25 @@ def _replace(model, name, new):
     setattr(parent, parts[-1], new)
 
 
-def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True, inplace=False):
-    """Replace eligible Conv2d/Linear layers by BinaryConv2d/BinaryLinear (latent weights
-    copied from the float ones). Returns the converted model; it needs training."""
+LATENT_INITS = ("copy", "fold")
+
+
+def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True, inplace=False,
+             act_surrogate=None, latent_init="copy"):
+    """Replace eligible Conv2d/Linear layers by BinaryConv2d/BinaryLinear. Returns the
+    converted model; it needs training.
+    act_surrogate: "approxsign" or "clipped"; default the method's own (BiPer: approxsign).
+    latent_init: "copy" the float weights into the latent ones, or (BiPer) "fold" them into
+    the first half-period of the square wave (layers.fold_into_first_half_period)."""
     if method not in METHODS:
         raise EdgeError(f"binarize: method {method!r}: choose one of {', '.join(METHODS)}")
     check_frequency(freq, "binarize freq")
+    if act_surrogate is not None:
+        check_act_surrogate(act_surrogate)
+    if latent_init not in LATENT_INITS:
+        raise EdgeError(f"binarize: latent_init {latent_init!r}: choose one of {', '.join(LATENT_INITS)}")
+    if latent_init == "fold" and method != "biper":
+        raise EdgeError(f"binarize: latent_init 'fold' needs method 'biper' (a period), not {method!r}")
     if not inplace:
         model = copy.deepcopy(model)
     for name, m in _select(model, layers, keep_first_last, "binary"):
@@ -62,6 +75,10 @@ def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True
             new = BinaryConv2d.from_float(m, method, freq)
         else:
             new = BinaryLinear.from_float(m, method, freq)
+        if act_surrogate is not None:
+            new.act_surrogate = act_surrogate
+        if latent_init == "fold":
+            new.fold_into_first_half_period()
         _replace(model, name, new)
     return model
 

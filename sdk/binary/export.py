@@ -62,6 +62,9 @@ def _conv_attrs(m):
 def _emit_module(b, name, m, x):
     n = name.replace(".", "_")
     if isinstance(m, (BinaryConv2d, BinaryLinear)):
+        if not m.binary_weights:
+            raise EdgeError(f"export: layer {name!r} is in training stage 1 (real-valued weights); finish "
+                            f"with binary weights (train_recipe does) before exporting")
         thr = _np(m.threshold)
         xb = b.node("Binarize", f"{n}_binarize", [x], {"threshold": thr})
         w = b.const(f"{n}.weight_bits", m.weight_bits().numpy(), "b1", tags={"packing": {"bits": 1, "word": 32}})

@@ -2,20 +2,29 @@
 
 Weights: latent real weights `weight`; the forward uses b = binarize(weight) in {-1, +1}
 times a learnable per-output-channel scale `alpha`. Activations: the input is binarized
-to sign(x - threshold) with a learnable per-input-channel threshold (RSign); its backward
-is the clipped straight-through estimator (gradient 1 where |x - threshold| <= 1).
-The threshold matters because binary layers usually follow a ReLU: sign(relu(x)) would
-be +1 everywhere, while sign(x - mean) keeps the information. It is initialised from the
-mean of the first training batch.
+to sign(x - threshold) with a learnable per-input-channel threshold (RSign). The threshold
+matters because binary layers usually follow a ReLU: sign(relu(x)) would be +1
+everywhere, while sign(x - mean) keeps the information. It is initialised from the mean
+of the first training batch.
 
-BiPer (Binary Periodic, Vargas et al. 2024): b = sign(sin(freq * w)) — a square wave of
-period 2*pi/freq — and the backward pass differentiates the sine of the same period,
-d b / d w ~ freq * cos(freq * w). `freq` is in units of 1 / std(initial weights) so that
-the same setting suits every layer; FrequencySchedule moves it during training. On
-Fashion-MNIST a low frequency (0.5-0.75: the first half-period spans +-4 std, so the
-forward is sign(w) and the backward a cosine that fades for large |w|) trained best;
-raising it during training (1 -> 4) flips many weights and hurt (bench/binary_fmnist.py).
-STE: b = sign(w), backward 1 where |w| <= 1 (Courbariaux et al. 2016).
+BiPer (Binary Periodic, Vargas et al., CVPR 2024; authors' code github.com/edmav4/BiPer):
+- weights: b = sign(sin(freq * w)), a square wave of period 2*pi/freq; the backward pass
+  differentiates the sine of the same period, d b / d w ~ freq * cos(freq * w). Latent
+  weights beyond half a period flip sign, and their gradient flips with them.
+- two stages: stage 1 trains with the real-valued sine weights sin(freq * w) (binary
+  activations), stage 2 starts from there with the square wave (`binary_weights`).
+- activations: sign forward, Bi-Real Net's ApproxSign surrogate max(0, 2 - 2|z|) on the
+  input divided by its per-sample standard deviation (training only: the sign of z / s
+  is the sign of z, so inference and the exported graph are unchanged).
+- regularizer: tau * mean(sin^2(freq * w)) (`sine_penalty`), an L2 penalty on the
+  effective weight: plain weight decay on a latent weight that enters through a
+  periodic function would only pull it back across periods towards 0.
+`freq` is in units of 1 / std(initial weights) so that one setting suits every layer (the
+authors' w0 = 20 on Kaiming-initialised ResNets is 1.2-2.4 in these units).
+FrequencySchedule moves it during training (the authors keep it constant).
+STE: b = sign(w), backward 1 where |w| <= 1 (Courbariaux et al. 2016); its stage 1
+uses the surrogate's own forward hardtanh(w), the same for activations: sign + clipped
+identity.
 Convention everywhere (torch, IR, kernels): sign(0) = +1, bit 1 = +1.
 """
 import math
@@ -27,6 +36,15 @@ import torch.nn.functional as F
 from ..errors import EdgeError
 
 METHODS = ("biper", "ste")
+# Activation surrogates: BiPer's paper uses Bi-Real's ApproxSign on the std-normalised
+# input, the STE baseline the clipped identity. Either can be chosen (ablations).
+ACT_SURROGATES = {"approxsign": "biper", "clipped": "ste"}
+
+
+def check_act_surrogate(name):
+    if name not in ACT_SURROGATES:
+        raise EdgeError(f"activation surrogate {name!r}: choose one of {', '.join(ACT_SURROGATES)}")
+    return name
 
 
 def check_frequency(freq, what="frequency"):
@@ -71,6 +89,20 @@ class _PeriodicSign(torch.autograd.Function):
         return g * ctx.freq * torch.cos(w * ctx.freq), None
 
 
+class _ApproxSign(torch.autograd.Function):
+    """sign forward; Bi-Real Net's surrogate backward d/dz = max(0, 2 - 2|z|) (BiPer's choice)."""
+
+    @staticmethod
+    def forward(ctx, z):
+        ctx.save_for_backward(z)
+        return sign_pm1(z)
+
+    @staticmethod
+    def backward(ctx, g):
+        (z,) = ctx.saved_tensors
+        return g * (2.0 - 2.0 * z.abs()).clamp_min(0.0)
+
+
 def binarize_weight(w, method, freq):
     if method == "biper":
         return _PeriodicSign.apply(w, freq)
@@ -92,6 +124,9 @@ class _BinaryMixin:
         self.alpha = nn.Parameter(w.abs().mean(dims).clamp_min(1e-6).clone())
         self.threshold = nn.Parameter(torch.zeros(in_features))
         self.register_buffer("threshold_ready", torch.zeros((), dtype=torch.bool))
+        # False = training stage 1: real-valued weights (sin(freq w) / hardtanh(w)).
+        self.binary_weights = True
+        self.act_surrogate = "approxsign" if method == "biper" else "clipped"
 
     def abs_freq(self):
         return self.freq / float(self.w_std)
@@ -99,6 +134,35 @@ class _BinaryMixin:
     def binary_weight(self):
         """{-1, +1} weight of the forward pass (no scale)."""
         return binarize_weight(self.weight, self.method, self.abs_freq())
+
+    def forward_weight(self):
+        """The weight the forward pass uses: binary, or in stage 1 the real-valued
+        surrogate itself (sin(freq * w) for BiPer, hardtanh(w) for STE)."""
+        if self.binary_weights:
+            return self.binary_weight()
+        if self.method == "biper":
+            return torch.sin(self.weight * self.abs_freq())
+        return F.hardtanh(self.weight)
+
+    def fold_into_first_half_period(self):
+        """Warm start for a trained float layer (BiPer): latent w = arcsin(w_f / (1.01 max|w_f|)) / freq,
+        so stage 1's sin(freq w) starts as the float weights (up to one scale, which alpha
+        and the following BatchNorm absorb) and every latent weight lies within the first
+        half-period, where the square wave equals sign(w_f). Copying w_f directly would
+        flip the sign of every weight beyond half a period (|w_f| > pi / freq)."""
+        if self.method != "biper":
+            raise EdgeError("fold_into_first_half_period: only BiPer layers have a period")
+        with torch.no_grad():
+            w = self.weight
+            # 1.01: the largest weight stays off the crest, where cos (the gradient) is 0
+            u = w / (1.01 * w.abs().max().clamp_min(1e-12))
+            w.copy_(torch.asin(u) / self.abs_freq())
+
+    def sine_penalty(self):
+        """mean(sin^2(freq * w)): BiPer's regularizer (0 for STE layers)."""
+        if self.method != "biper":
+            return self.weight.new_zeros(())
+        return torch.sin(self.weight * self.abs_freq()).pow(2).mean()
 
     def weight_bits(self):
         """{0, 1} uint8 weight bits (bit 1 = +1) as exported."""
@@ -112,7 +176,15 @@ class _BinaryMixin:
                 dims = [d for d in range(x.dim()) if d != 1]
                 self.threshold.copy_(x.mean(dims))
                 self.threshold_ready.fill_(True)
-        return _SteSign.apply(x - self.threshold.view(shape))
+        z = x - self.threshold.view(shape)
+        if self.act_surrogate == "clipped":
+            return _SteSign.apply(z)
+        if self.training:
+            # The authors' scaling: the surrogate window is relative to the input's
+            # spread. Forward-neutral (s > 0), so inference needs no division.
+            dims = tuple(range(1, z.dim()))
+            z = z / torch.sqrt(z.var(dims, keepdim=True, unbiased=False) + 1e-5)
+        return _ApproxSign.apply(z)
 
     def _scaled(self, y):
         shape = (1, -1) + (1,) * (y.dim() - 2)
@@ -138,7 +210,7 @@ class BinaryConv2d(_BinaryMixin, nn.Conv2d):
         ph, pw = self.padding
         if ph or pw:
             xb = F.pad(xb, (pw, pw, ph, ph), value=-1.0)
-        y = F.conv2d(xb, self.binary_weight(), None, self.stride, 0, self.dilation, self.groups)
+        y = F.conv2d(xb, self.forward_weight(), None, self.stride, 0, self.dilation, self.groups)
         y = self._scaled(y)
         if self.bias is not None:
             y = y + self.bias.view(1, -1, 1, 1)
@@ -168,7 +240,7 @@ class BinaryLinear(_BinaryMixin, nn.Linear):
 
     def forward(self, x):
         xb = self._binarize_input(x)
-        y = self._scaled(F.linear(xb, self.binary_weight()))
+        y = self._scaled(F.linear(xb, self.forward_weight()))
         if self.bias is not None:
             y = y + self.bias
         return y

@@ -66,12 +66,19 @@ def load_xy(path, what):
 @click.option("--freq", type=float, default=0.75, show_default=True,
               help="BiPer square-wave frequency, in units of 1/std(weights) (period 2*pi/freq).")
 @click.option("--freq-end", type=float, default=None, help="BiPer frequency at the last epoch (schedule).")
+@click.option("--latent-init", type=click.Choice(["copy", "fold"]), default="copy", show_default=True,
+              help="BiPer latent weights: copy the float ones, or fold them into the first half-period.")
+@click.option("--sine-penalty", type=float, default=0.0, show_default=True,
+              help="BiPer regularizer tau * mean(sin^2(freq w)) per layer.")
+@click.option("--stage1-epochs", type=int, default=0, show_default=True,
+              help="Epochs with real-valued weights and binary activations before --epochs binary ones (BiPer paper).")
 @click.option("--epochs", type=int, default=3, show_default=True)
 @click.option("--lr", type=float, default=2e-3, show_default=True)
 @click.option("--all-layers", is_flag=True, help="Also convert the first and last layers.")
 @click.option("--input-shape", "input_shape", required=True, help="Model input shape D1,D2,... (batch first).")
 @click.option("-o", "--output", required=True, help="Output graph (.edg); the torch module goes to OUTPUT.pt.")
-def command(model, data, test, method, bits, freq, freq_end, epochs, lr, all_layers, input_shape, output):
+def command(model, data, test, method, bits, freq, freq_end, latent_init, sine_penalty, stage1_epochs, epochs, lr,
+            all_layers, input_shape, output):
     import torch
     from ..binary import binarize, denseshift, evaluate, export_graph, train_recipe, weight_bytes
     from ..binary.layers import check_frequency
@@ -83,6 +90,12 @@ def command(model, data, test, method, bits, freq, freq_end, epochs, lr, all_lay
         check_frequency(freq_end, "--freq-end")
     if epochs < 1:
         raise EdgeError(f"--epochs: must be at least 1, got {epochs}")
+    if stage1_epochs < 0:
+        raise EdgeError(f"--stage1-epochs: must be 0 or more, got {stage1_epochs}")
+    if not sine_penalty >= 0 or sine_penalty == float("inf"):
+        raise EdgeError(f"--sine-penalty: must be a finite non-negative number, got {sine_penalty}")
+    if latent_init == "fold" and method != "biper":
+        raise EdgeError(f"--latent-init fold: only for --method biper (a period), not {method}")
     try:
         shape = tuple(int(d) for d in input_shape.split(","))
         if any(d <= 0 for d in shape):
@@ -96,9 +109,10 @@ def command(model, data, test, method, bits, freq, freq_end, epochs, lr, all_lay
     if method == "denseshift":
         net = denseshift(net, int(bits), keep_first_last=not all_layers)
     else:
-        net = binarize(net, method, freq, keep_first_last=not all_layers)
+        net = binarize(net, method, freq, keep_first_last=not all_layers, latent_init=latent_init)
     train_recipe(net, x, y, epochs=epochs, lr=lr, freq_start=freq if freq_end is not None else None,
-                 freq_end=freq_end, log=lambda s: click.echo(s))
+                 freq_end=freq_end, stage1_epochs=stage1_epochs, sine_penalty=sine_penalty,
+                 log=lambda s: click.echo(s))
     if test:
         xt, yt = load_xy(test, "--test")
         click.echo(f"test accuracy: {evaluate(net, xt, yt):.2f} %")

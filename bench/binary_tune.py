@@ -1,0 +1,89 @@
+"""Hyper-parameter selection for the binary benchmark, on a validation split of the TRAIN set.
+
+The test set is never touched here. Train images [0, --train) train, images [50000, 60000)
+validate; each candidate trains once (seed 0) from the cached float fmnist_cnn with the
+same budget for both methods, and the best validation accuracy per method picks the
+setting bench/binary_fmnist.py then reports on the test set with several seeds.
+Rows are appended to bench/results/binary_tune.json as they finish (a grid can be
+resumed or extended by name).
+
+    .venv/bin/python bench/binary_tune.py GRID [GRID ...] [--train 10000]
+"""
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from quant_fmnist_model import trained_fmnist_cnn  # noqa: E402
+
+from edgesdk.binary import binarize, evaluate, train_recipe  # noqa: E402
+from edgesdk.data import load_fashion_mnist  # noqa: E402
+from edgesdk.util.atomic import write_text  # noqa: E402
+
+OUT = Path(__file__).resolve().parent / "results" / "binary_tune.json"
+VAL = (50000, 60000)
+
+# Each grid: a list of (method, settings). Both methods get the same epochs and data.
+_S = dict(stage1_epochs=2, epochs=2)
+GRIDS = {
+    # does the paper's two-stage schedule help, for either method (same total epochs)?
+    "stages": [(m, dict(stage1_epochs=s1, epochs=4 - s1, lr=2e-3, freq=0.75)) for m in ("biper", "ste")
+               for s1 in (0, 2)],
+    # learning rate, both methods
+    "lr": [(m, dict(_S, lr=lr, freq=0.75)) for m in ("biper", "ste") for lr in (1e-3, 5e-3)],
+    # BiPer frequency (units of 1/std of the initial weights)
+    "freq": [("biper", dict(_S, lr=2e-3, freq=f)) for f in (0.5, 1.25, 2.0, 3.0)],
+    "freq_hi": [("biper", dict(_S, lr=2e-3, freq=f)) for f in (4.0, 6.0)],
+    # lr again around the better settings (STE's best so far was the top of the first grid)
+    "lr2": [("biper", dict(_S, lr=lr, freq=3.0)) for lr in (1e-3, 5e-3)] + [("ste", dict(_S, lr=1e-2, freq=0.75))],
+    # higher lr for both; single-stage STE at its better lr; BiPer's sine regularizer
+    "lr3": [("ste", dict(_S, lr=2e-2, freq=0.75)), ("ste", dict(stage1_epochs=0, epochs=4, lr=1e-2, freq=0.75)),
+            ("biper", dict(_S, lr=1e-2, freq=3.0)), ("biper", dict(_S, lr=5e-3, freq=6.0)),
+            ("biper", dict(_S, lr=5e-3, freq=3.0, sine_penalty=0.05))],
+    # latent init folded into the first half-period (stage 1 starts as the float model)
+    "fold": [("biper", dict(_S, lr=5e-3, freq=f, init="fold")) for f in (1.0, 3.0, 6.0)],
+    # confirmation of the best candidates of each method on more data (run with --train 50000)
+    "confirm": [("biper", dict(_S, lr=5e-3, freq=3.0, sine_penalty=0.05)), ("biper", dict(_S, lr=5e-3, freq=3.0)),
+                ("ste", dict(_S, lr=1e-2, freq=0.75)), ("ste", dict(_S, lr=2e-2, freq=0.75)),
+                ("ste", dict(stage1_epochs=0, epochs=4, lr=1e-2, freq=0.75))],
+    # which part matters: the activation surrogate swapped between the methods
+    "act": [("biper", dict(stage1_epochs=s1, epochs=4 - s1, lr=2e-3, freq=0.75, act="clipped")) for s1 in (0, 2)]
+    + [("ste", dict(_S, lr=2e-3, freq=0.75, act="approxsign"))],
+}
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("grids", nargs="+", choices=sorted(GRIDS))
+    ap.add_argument("--train", type=int, default=10000)
+    ap.add_argument("--batch", type=int, default=64)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    x, y = load_fashion_mnist("train")
+    xv, yv = x[VAL[0]:VAL[1]], y[VAL[0]:VAL[1]]
+    x, y = x[:a.train], y[:a.train]
+    base = trained_fmnist_cnn()
+    doc = json.loads(OUT.read_text()) if OUT.exists() else {"validation": list(VAL), "rows": []}
+    for grid in a.grids:
+        for method, cfg in GRIDS[grid]:
+            cfg = dict(cfg)
+            freq, act, init = cfg.pop("freq"), cfg.pop("act", None), cfg.pop("init", "copy")
+            torch.manual_seed(0)
+            m = binarize(base, method, freq=freq, act_surrogate=act, latent_init=init)
+            t = time.time()
+            train_recipe(m, x, y, batch=a.batch, seed=0, **cfg)
+            row = {"grid": grid, "method": method, "freq": freq, "act": next(l.act_surrogate for l in m.modules() if hasattr(l, "act_surrogate")),
+                   "latent_init": init, "train": a.train, "batch": a.batch, **cfg,
+                   "val_accuracy": evaluate(m, xv, yv), "seconds": round(time.time() - t, 1)}
+            doc["rows"].append(row)
+            write_text(OUT, json.dumps(doc, indent=1))
+            print(json.dumps(row), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
