@@ -21,7 +21,7 @@ _LAZY = {
     # macs.py
     "count_macs": "macs", "count_params": "macs",
     # finetune.py
-    "finetune": "finetune", "prune_and_finetune": "finetune", "evaluate": "finetune",
+    "finetune": "finetune", "prune_and_finetune": "finetune", "evaluate": "finetune", "kd_loss": "finetune",
     # graph.py
     "prune_graph": "graph", "annotate_sparsity": "graph",
 }

@@ -8,8 +8,11 @@
                the final masks (unstructured / N:M only: masks, not removal).
 N:M with progressive gradient flow: pruned weights get a gradient scaled by a decay
 going from 1 to 0 (cosine) over the first 3/4 of training, while the N:M groups are
-re-selected from the latent weights; plain N:M freezes the one-shot mask at once.
+re-selected from the latent weights; plain N:M freezes the one-shot mask at once
+(flow mode "mask" also fades the pruned weights out of the forward).
 Masks are torch parametrizations, so pruned weights stay exactly zero in the forward.
+Every schedule can distil from the unpruned model (teacher=, kd_weight=, T=): the
+loss mixes cross-entropy with the teacher's temperature-softened outputs.
 """
 import math
 
