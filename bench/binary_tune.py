@@ -50,6 +50,8 @@ GRIDS = {
     "confirm": [("biper", dict(_S, lr=5e-3, freq=3.0, sine_penalty=0.05)), ("biper", dict(_S, lr=5e-3, freq=3.0)),
                 ("ste", dict(_S, lr=1e-2, freq=0.75)), ("ste", dict(_S, lr=2e-2, freq=0.75)),
                 ("ste", dict(stage1_epochs=0, epochs=4, lr=1e-2, freq=0.75))],
+    # a third confirmation candidate for BiPer (STE had three): its lr doubled, as STE's best
+    "confirm2": [("biper", dict(_S, lr=1e-2, freq=3.0, sine_penalty=0.05))],
     # which part matters: the activation surrogate swapped between the methods
     "act": [("biper", dict(stage1_epochs=s1, epochs=4 - s1, lr=2e-3, freq=0.75, act="clipped")) for s1 in (0, 2)]
     + [("ste", dict(_S, lr=2e-3, freq=0.75, act="approxsign"))],
@@ -58,10 +60,13 @@ GRIDS = {
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("grids", nargs="+", choices=sorted(GRIDS))
+    ap.add_argument("grids", nargs="*", help=f"of {sorted(GRIDS)}; none: only re-derive the selection")
     ap.add_argument("--train", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=64)
     a = ap.parse_args(argv)
+    bad = [g for g in a.grids if g not in GRIDS]
+    if bad:
+        ap.error(f"unknown grid(s) {bad}; choose from {sorted(GRIDS)}")
     torch.set_num_threads(1)
     x, y = load_fashion_mnist("train")
     xv, yv = x[VAL[0]:VAL[1]], y[VAL[0]:VAL[1]]
@@ -80,9 +85,26 @@ def main(argv=None):
                    "latent_init": init, "train": a.train, "batch": a.batch, **cfg,
                    "val_accuracy": evaluate(m, xv, yv), "seconds": round(time.time() - t, 1)}
             doc["rows"].append(row)
+            doc["selected"] = select(doc["rows"])
             write_text(OUT, json.dumps(doc, indent=1))
             print(json.dumps(row), flush=True)
+    doc["selected"] = select(doc["rows"])
+    write_text(OUT, json.dumps(doc, indent=1))
+    for method, row in doc["selected"].items():
+        print(f"selected {method}: {row}")
     return 0
+
+
+def select(rows):
+    """Per method, the best validation accuracy among the runs on the most training data
+    (the small-data grids only choose which candidates get the larger confirmation run)."""
+    out = {}
+    for method in ("biper", "ste"):
+        mine = [r for r in rows if r["method"] == method]
+        if mine:
+            most = max(r["train"] for r in mine)
+            out[method] = max((r for r in mine if r["train"] == most), key=lambda r: r["val_accuracy"])
+    return out
 
 
 if __name__ == "__main__":
