@@ -36,14 +36,19 @@ def load_calib(path):
               help="Mixed precision: total packed weight bytes; bits per layer chosen by MILP.")
 @click.option("--budget-bits-per-weight", type=float, default=None,
               help="Mixed precision: average bits per weight (e.g. 4.5).")
+@click.option("--sensitivity", "sensitivity", type=click.Choice(["calibrated", "rtn"]), default="calibrated",
+              show_default=True,
+              help="Mixed precision: how each layer's sensitivity per width is measured. calibrated: after the "
+                   "layer-wise calibration, by the KL of the class probabilities (output MSE for non-classifiers) "
+                   "on held-out calibration samples; rtn: round to nearest, output MSE (faster).")
 @click.option("--per-tensor", is_flag=True, help="Per-tensor instead of per-channel weight scales.")
 @click.option("--no-bias-correction", is_flag=True, help="Skip the empirical bias correction.")
 @click.option("--layerwise-steps", type=int, default=300, show_default=True,
               help="Optimisation steps per layer of the layer-wise calibration (layers below 8 bits).")
 @click.option("--input-shape", "input_shape", multiple=True, metavar="NAME=D1,D2,...",
               help="Static shape of a graph input (repeatable); needed for dynamic inputs.")
-def command(model, calib, output, method, weight_bits, budget_bytes, budget_bits_per_weight, per_tensor,
-            no_bias_correction, layerwise_steps, input_shape):
+def command(model, calib, output, method, weight_bits, budget_bytes, budget_bits_per_weight, sensitivity,
+            per_tensor, no_bias_correction, layerwise_steps, input_shape):
     """Quantize MODEL (ONNX, torch export or float .edg) to int8 ops, calibrated on DATA.
 
     The result takes int8 inputs and gives int8 outputs (scales and zero points on the
@@ -79,7 +84,7 @@ def command(model, calib, output, method, weight_bits, budget_bytes, budget_bits
     kw = dict(method=method, per_channel=not per_tensor, bias_correction=not no_bias_correction,
               layerwise_steps=layerwise_steps)
     try:
-        qg = _run(graph, data, budget, budget_bytes, budget_bits_per_weight, weight_bits, kw)
+        qg = _run(graph, data, budget, budget_bytes, budget_bits_per_weight, weight_bits, kw, sensitivity)
     except DataError as e:
         raise DataError(f"--calib {calib}: {e}") from None
     try:
@@ -92,12 +97,13 @@ def command(model, calib, output, method, weight_bits, budget_bytes, budget_bits
     click.echo(f"wrote {output}: {ops}; weights {weight_bytes(qg)} bytes; {io}")
 
 
-def _run(graph, data, budget, budget_bytes, budget_bits_per_weight, weight_bits, kw):
+def _run(graph, data, budget, budget_bytes, budget_bits_per_weight, weight_bits, kw, sensitivity="calibrated"):
     from ..quant import quantize
     if budget:
         from ..quant.mixed import quantize_to_budget
         qg, plan, table = quantize_to_budget(graph, data, budget_bytes=budget_bytes,
-                                             budget_bits_per_weight=budget_bits_per_weight, **kw)
+                                             budget_bits_per_weight=budget_bits_per_weight,
+                                             sens_method=sensitivity, **kw)
         click.echo(table)
     else:
         qg = quantize(graph, data, weight_bits=int(weight_bits or 8), **kw)

@@ -17,6 +17,9 @@ the ranking of plans depends on them:
   alike; the KL weighs the errors that move probability mass, i.e. the decision.
   "mse" (output MSE relative to the output variance) serves models that are not
   classifiers.
+The calibration fits on one part of the calibration samples and the damage is measured
+on the others (split_sizes), because a calibrated layer always looks better on the
+samples it was fitted to than on new inputs, and the more so the more weights it has.
 """
 import numpy as np
 
@@ -61,6 +64,18 @@ class OutputDamage:
         return float(((np.asarray(out, np.float64) - self.ref) ** 2).mean() / self.var)
 
 
+def split_sizes(n_all, samples):
+    """(fit, held-out) sample counts: the calibration fits on up to `samples` samples and the
+    damage is measured on up to `samples` others. Measured on the fitting samples, a large
+    layer calibrated at 2 bits looks nearly free (it fits those samples; measured: 10x
+    below its real damage on a 100k-weight FC layer); held out, it does not. Fewer than
+    2 samples: both on the same ones."""
+    if n_all < 2:
+        return n_all, 0
+    n_fit = min(samples, n_all - min(samples, n_all // 2))
+    return n_fit, min(samples, n_all - n_fit)
+
+
 def _orientation(graph, node):
     """True when the weight is stored [K, M] (MatMul, Gemm transB=0): transpose to [M, K]."""
     return node.op == "MatMul" or (node.op == "Gemm" and not node.attrs.get("transB", 0))
@@ -83,17 +98,17 @@ def calibrated_sensitivity(fg, calib, layers, choices, samples=256, metric=None,
         raise QuantizeError(f"sensitivity metric {metric!r}: expected kl or mse")
     calib = normalize_calib(fg, calib)
     n_all = next(iter(calib.values())).shape[0]
-    n = min(samples, n_all)
-    if n < n_all:
-        idx = np.sort(np.random.default_rng(seed).choice(n_all, n, replace=False))
-        calib = {k: v[idx] for k, v in calib.items()}
-    g = widen_batch(fg, n)
-    if g is None:
+    n_fit, n_eval = split_sizes(n_all, samples)
+    perm = np.random.default_rng(seed).permutation(n_all)
+    fit = {k: v[np.sort(perm[:n_fit])] for k, v in calib.items()}
+    held = {k: v[np.sort(perm[n_fit:n_fit + n_eval])] for k, v in calib.items()} if n_eval else fit
+    g = widen_batch(fg, n_fit)
+    ge = widen_batch(fg, len(next(iter(held.values()))))
+    if g is None or ge is None:
         raise QuantizeError(f"calibrated sensitivity: the batch axis of graph {fg.name} cannot be widened; "
                             f"use the round-to-nearest sensitivity (method 'rtn')")
-    env = run(g, calib, keep_intermediates=True)
-    ref = env[g.outputs[0]]
-    damage = OutputDamage(g, ref, metric)
+    env = run(g, fit, keep_intermediates=True)
+    damage = OutputDamage(ge, run(ge, held)[ge.outputs[0]], metric)
     out = {}
     for node in layers:
         gn = g.node(node.name)
@@ -120,12 +135,12 @@ def calibrated_sensitivity(fg, calib, layers, choices, samples=256, metric=None,
                 else:
                     w, b, s = res[0], res[1], res[2]
             wq = fake_quant(w, s, bits).astype(np.float32)
-            gq = g.copy()
+            gq = ge.copy()
             gq.tensors[wname].set_data(wq.T if trans else wq)
             if bname is not None and gq.tensors[bname].data.size == np.size(b):
                 gq.tensors[bname].set_data(np.asarray(b, np.float32).reshape(gq.tensors[bname].data.shape))
             # A layer without a per-channel bias input keeps its bias: the calibrated bias
             # shift is dropped (first order only; torch and ONNX exporters emit a bias).
-            sens[bits] = damage(run(gq, calib)[g.outputs[0]])
+            sens[bits] = damage(run(gq, held)[ge.outputs[0]])
         out[node.name] = sens
     return out
