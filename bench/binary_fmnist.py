@@ -6,6 +6,11 @@ inner layers (first conv and classifier stay int8) are converted and trained:
   BiPer binary      1-bit weights + 1-bit activations, square-wave forward / sine backward
   STE binary        same layers, plain sign with the clipped straight-through estimator
   DenseShift 3/4    +-2^-p weights (no zero), sign-scale decomposition
+BiPer and STE get the same data, epochs, optimizer and two-stage schedule (the BiPer
+paper's: real-valued weights + binary activations, then binary weights); their own
+settings (lr; BiPer's frequency, latent init and sine regularizer) were picked on a
+validation split of the train set by bench/binary_tune.py (bench/results/binary_tune.json),
+never on the test set. Several seeds, the same for both; the goal is judged on the mean.
 Weight bytes: every Conv/Linear weight on the device (binary 1 bit packed, DenseShift
 b bits, the int8 first/last layers 1 byte, float 4 bytes) plus per-channel scales.
 The BiPer model is also exported to the IR and run in the numpy reference (BConv
@@ -13,7 +18,7 @@ XNOR-popcount) to check that the deployed graph keeps the accuracy.
 Goals: BiPer beats STE; binarized layers take 32x fewer weight bytes than float;
 DenseShift 4-bit within 1 point of float.
 
-    .venv/bin/python bench/binary_fmnist.py [--train 20000] [--epochs 5] [--seeds 2]
+    .venv/bin/python bench/binary_fmnist.py [--train 60000] [--stage1-epochs 2] [--epochs 2] [--seeds 4]
 """
 import argparse
 import json
@@ -34,14 +39,45 @@ from edgesdk.util.atomic import write_text  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "binary.json"
 
+# Picked on the validation split (train images 50000-59999) by bench/binary_tune.py; see
+# bench/results/binary_tune.json for every candidate and its validation accuracy.
+SETTINGS = {
+    "biper": dict(freq=3.0, latent_init="copy", lr=5e-3, sine_penalty=0.05),    # validation 87.04 %
+    "ste": dict(freq=0.75, latent_init="copy", lr=2e-2, sine_penalty=0.0),       # validation 87.46 %
+}
+
+
+def biper_note(per_seed, diff, met):
+    b, s = per_seed["biper"], per_seed["ste"]
+    se = float(np.sqrt(np.var(b, ddof=1) / len(b) + np.var(s, ddof=1) / len(s))) if len(b) > 1 else float("nan")
+    note = (f"BiPer {np.mean(b):.2f} +- {np.std(b):.2f} vs STE {np.mean(s):.2f} +- {np.std(s):.2f} % over "
+            f"{len(b)} seeds; BiPer - STE = {np.mean(diff):+.2f}, {abs(np.mean(diff)) / se:.1f} standard errors "
+            f"of the difference of means ({se:.2f}).")
+    if not met:
+        # Why, as far as the measurements go (bench/results/binary_tune.json): both methods
+        # fine-tune a trained float model for a few epochs; STE's stage 1 (hardtanh(w) = w
+        # for float-scale weights) is an exact warm start and its sign(w) keeps the float
+        # signs, while the paper's gains come from long training from scratch (CIFAR-10:
+        # 600 + 300 epochs). Adam (both methods) divides each gradient by its running
+        # magnitude, which undoes much of the sine surrogate's cos(w0 w) weighting; the
+        # authors use SGD. Single-seed validation runs differ by up to ~1.5 points, so
+        # the selection between close candidates is itself noisy.
+        note += (" Not met: in this short fine-tuning from a trained float model, STE's stage 1 is an exact "
+                 "warm start; BiPer's reported gains come from long from-scratch training with SGD, while "
+                 "both use Adam here (it normalises away most of the cos(w0 w) gradient weighting).")
+    return note
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
-    ap.add_argument("--train", type=int, default=20000)
-    ap.add_argument("--epochs", type=int, default=5)
+    ap.add_argument("--train", type=int, default=60000)
+    ap.add_argument("--stage1-epochs", type=int, default=2, help="real-valued weights, binary activations")
+    ap.add_argument("--epochs", type=int, default=2, help="binary weights and activations")
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--shift-train", type=int, default=20000)
     ap.add_argument("--shift-epochs", type=int, default=2)
     ap.add_argument("--ir-samples", type=int, default=1000)
-    ap.add_argument("--seeds", type=int, default=2, help="training seeds for BiPer and STE")
+    ap.add_argument("--seeds", type=int, default=4, help="training seeds for BiPer and STE (the same for both)")
     a = ap.parse_args(argv)
     torch.set_num_threads(1)   # shared machine: a spinning thread pool is slower than one thread
     x, y = load_fashion_mnist("train", limit=a.train)
@@ -63,25 +99,31 @@ def main(argv=None):
     seeds = list(range(a.seeds))
     per_seed = {}
     for method in ("biper", "ste"):
-        accs = []
+        cfg = dict(SETTINGS[method])
+        accs, secs = [], []
         for seed in seeds:
             torch.manual_seed(seed)
             t = time.time()
-            m = binarize(base, method, freq=0.75)
-            train_recipe(m, x, y, epochs=a.epochs, lr=2e-3, batch=64, seed=seed)
+            m = binarize(base, method, freq=cfg["freq"], latent_init=cfg["latent_init"])
+            train_recipe(m, x, y, epochs=a.epochs, stage1_epochs=a.stage1_epochs, lr=cfg["lr"], batch=a.batch,
+                         sine_penalty=cfg["sine_penalty"], seed=seed)
+            secs.append(time.time() - t)
             accs.append(evaluate(m, xt, yt))
+            print(f"  {method} seed {seed}: {accs[-1]:.2f} % ({secs[-1]:.0f} s)", flush=True)
             if seed == 0:
-                record(f"{method} binary", m, time.time() - t)
+                record(f"{method} binary", m, secs[-1])
                 models[method] = m
         per_seed[method] = accs
-        rows[-1]["accuracy_per_seed"] = accs
-        rows[-1]["accuracy_mean"] = float(np.mean(accs))
-        print(f"  {method}: per seed {accs}, mean {np.mean(accs):.2f}", flush=True)
+        rows[-1].update({"accuracy_per_seed": accs, "accuracy_mean": float(np.mean(accs)),
+                         "accuracy_std": float(np.std(accs)), "settings": cfg,
+                         "train_seconds_per_seed": [round(v, 1) for v in secs]})
+        print(f"  {method}: per seed {accs}, mean {np.mean(accs):.2f} +- {np.std(accs):.2f}", flush=True)
+    xs, ys = x[:a.shift_train], y[:a.shift_train]
     for bits in (3, 4):
         torch.manual_seed(0)
         t = time.time()
         m = denseshift(base, bits)
-        train_recipe(m, x, y, epochs=a.shift_epochs, lr=5e-4, batch=64)
+        train_recipe(m, xs, ys, epochs=a.shift_epochs, lr=5e-4, batch=64)
         record(f"denseshift {bits}-bit", m, time.time() - t)
 
     # The deployed form: BiPer exported to the IR, run by the numpy reference (XNOR-popcount).
@@ -109,9 +151,15 @@ def main(argv=None):
     for k, v in goals.items():
         print(f"goal {k}: {'MET' if v else 'NOT MET'}")
     print(f"BiPer vs STE, mean over seeds {seeds}: {np.mean(per_seed['biper']):.2f} vs {np.mean(per_seed['ste']):.2f}")
+    diff = [b - s for b, s in zip(per_seed["biper"], per_seed["ste"])]
     doc = {"dataset": "Fashion-MNIST", "train_samples": len(x), "test_samples": len(xt), "epochs": a.epochs,
-           "seeds": seeds, "biper_freq": 0.75,
-           "shift_epochs": a.shift_epochs, "rows": rows, "goals": goals,
+           "stage1_epochs": a.stage1_epochs, "batch": a.batch, "optimizer": "adam",
+           "seeds": seeds, "biper_freq": SETTINGS["biper"]["freq"], "settings": SETTINGS,
+           "tuning": "hyper-parameters picked on train images 50000-59999 (validation), bench/results/binary_tune.json",
+           "biper_minus_ste_per_seed": diff, "biper_minus_ste_mean": float(np.mean(diff)),
+           "biper_minus_ste_std": float(np.std(diff)),
+           "shift_train_samples": len(xs), "shift_epochs": a.shift_epochs, "rows": rows, "goals": goals,
+           "goal_notes": {"biper_beats_ste": biper_note(per_seed, diff, goals["biper_beats_ste"])},
            "biper_ir_reference": {"samples": n, "accuracy": ir_acc, "torch_accuracy": torch_acc},
            "seconds": round(time.time() - t0, 1), "threads": 1}
     write_text(OUT, json.dumps(doc, indent=2))
