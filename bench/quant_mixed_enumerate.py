@@ -92,6 +92,7 @@ def main():
     budget = sum(_bytes(p, 4) for p in params)
     with torch.no_grad():
         float_logits = model(torch.from_numpy(xv)).numpy()
+    float_acc = round(float((float_logits.argmax(1) == yv).mean() * 100), 2)
     rows = []
     plans = list(maximal_plans(params, budget))
     print(f"{args.model}: layers {dict(zip(names, params))}, budget {budget} bytes, {len(plans)} plans", flush=True)
@@ -132,14 +133,16 @@ def main():
     best_kl = min(rows, key=lambda r: r["kl_to_float_mean"])
     doc = {"model": args.model, "layers": names, "params": params, "budget_bytes": budget,
            "validation": f"{len(xv)} TRAIN images held out of calibration", "seeds": args.seeds,
+           "float_val_accuracy": float_acc,
+           "headroom_over_uniform_4bit_points": round(float_acc - uniform["accuracy_mean"], 2),
            "uniform_4bit": uniform, "best_by_val_accuracy": best, "best_by_val_kl": best_kl,
            "a_mixed_plan_beats_uniform_on_val": best["accuracy_mean"] > uniform["accuracy_mean"],
            "sensitivity_models": predicted,
            "rows": rows, "total_seconds": round(time.time() - t0, 1)}
     with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(doc, indent=2))
-    print(f"best by val accuracy {best['plan']} {best['accuracy_mean']:.2f}; by KL {best_kl['plan']}; "
-          f"uniform 4 {uniform['accuracy_mean']:.2f}; wrote {out}")
+    print(f"float {float_acc:.2f}; best by val accuracy {best['plan']} {best['accuracy_mean']:.2f}; by KL "
+          f"{best_kl['plan']}; uniform 4 {uniform['accuracy_mean']:.2f}; wrote {out}")
 
 
 if __name__ == "__main__":
