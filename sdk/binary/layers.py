@@ -37,8 +37,9 @@ from ..errors import EdgeError
 
 METHODS = ("biper", "ste")
 # Activation surrogates: BiPer's paper uses Bi-Real's ApproxSign on the std-normalised
-# input, the STE baseline the clipped identity. Either can be chosen (ablations).
-ACT_SURROGATES = {"approxsign": "biper", "clipped": "ste"}
+# input (the BiPer default), the STE baseline the clipped identity. Either can be chosen
+# for either method (ablations, bench/binary_tune.py "act").
+ACT_SURROGATES = ("approxsign", "clipped")
 
 
 def check_act_surrogate(name):
