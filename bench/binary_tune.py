@@ -55,6 +55,18 @@ GRIDS = {
     # which part matters: the activation surrogate swapped between the methods
     "act": [("biper", dict(stage1_epochs=s1, epochs=4 - s1, lr=2e-3, freq=0.75, act="clipped")) for s1 in (0, 2)]
     + [("ste", dict(_S, lr=2e-3, freq=0.75, act="approxsign"))],
+    # SGD + momentum 0.9 (the BiPer authors' optimizer): Adam divides each gradient by its
+    # running magnitude, which may cancel the sine surrogate's w0 cos(w0 w) weighting that
+    # distinguishes BiPer from STE; SGD keeps it. Same cosine schedule, both methods.
+    "sgd": [("biper", dict(_S, lr=lr, freq=f, optimizer="sgd")) for lr in (0.02, 0.05, 0.1) for f in (1.5, 3.0)]
+    + [("ste", dict(_S, lr=lr, freq=0.75, optimizer="sgd")) for lr in (0.02, 0.05, 0.1)],
+    # both methods were best at the top of that lr range: extend it upwards, the same for both
+    "sgd_hi": [("biper", dict(_S, lr=lr, freq=f, optimizer="sgd")) for lr in (0.2, 0.5) for f in (1.5, 3.0)]
+    + [("ste", dict(_S, lr=lr, freq=0.75, optimizer="sgd")) for lr in (0.2, 0.5)],
+    # the best SGD setting of each method on more data (run with --train 50000), so that the
+    # Adam-vs-SGD choice is made at the same data size as the Adam confirmations
+    "sgd_confirm": [("biper", dict(_S, lr=0.1, freq=1.5, optimizer="sgd")),
+                    ("ste", dict(_S, lr=0.2, freq=0.75, optimizer="sgd"))],
 }
 
 
