@@ -92,20 +92,26 @@ def ort_qdq_logits(model, calib, test):
         return np.concatenate([sess.run(None, {"input": x[None]})[0] for x in test])
 
 
+def setup(n_eval, n_calib):
+    """The float model, its IR graph, calibration and evaluation crops, float logits on them."""
+    torch.set_num_threads(1)
+    images, names = photos()
+    calib = crops(images, n_calib, seed=1)
+    test = crops(images, n_eval, seed=2)
+    model = mobilenet_v2_imagenet().eval()
+    with torch.no_grad():
+        ref = model(torch.from_numpy(test)).numpy()
+    g = load(model, example_inputs=torch.zeros(1, 3, 224, 224))
+    return model, g, calib, test, ref, names
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--eval", type=int, default=48)
     ap.add_argument("--calib", type=int, default=24)
     args = ap.parse_args()
-    torch.set_num_threads(1)
     t0 = time.time()
-    images, names = photos()
-    calib = crops(images, args.calib, seed=1)
-    test = crops(images, args.eval, seed=2)
-    model = mobilenet_v2_imagenet().eval()
-    with torch.no_grad():
-        ref = model(torch.from_numpy(test)).numpy()
-    g = load(model, example_inputs=torch.zeros(1, 3, 224, 224))
+    model, g, calib, test, ref, names = setup(args.eval, args.calib)
     rows = []
     for label, kw in (("int8 PTQ minmax + bias correction", dict(method="minmax")),
                       ("int8 PTQ mse + bias correction", dict(method="mse"))):
