@@ -31,8 +31,12 @@ Goals: 50 % fewer MACs with <= 1 point loss after fine-tuning, by STRUCTURED pru
 (channels physically removed); layer-adaptive beats uniform at the same budget; N:M
 with progressive gradient flow beats plain N:M at 1:4 (means over seeds).
 
-    .venv/bin/python bench/prune_fmnist.py [--quick] [--only fmnist|resnet8]
-(--only merges its rows into the existing JSON, replacing that model's rows.)
+    .venv/bin/python bench/prune_fmnist.py [--quick] [--only fmnist|resnet8] [--adaptive50-only]
+        [--refine joint|none]
+(--only merges its rows into the existing JSON, replacing that model's rows;
+--adaptive50-only re-runs just the structured-adaptive 50 % rows and replaces those.)
+The adaptive rows use adaptive_prune(refine="joint"): the DP plan is refined by a local
+search scored by the JOINT distortion of whole pruned networks (calibration batch only).
 """
 import argparse
 import copy
@@ -82,8 +86,10 @@ def magnitude_for_macs(model, shape, reduction):
 
 
 def run_model(name, model, shape, data, test, reductions, ft_epochs, calib_n, nm_data, nm_epochs, seeds,
-              seeded_reductions=(0.5,), grid=0.05):
-    """grid: step of the adaptive DP's candidate rates (finer = MACs matched more closely)."""
+              seeded_reductions=(0.5,), grid=0.05, refine="joint", adaptive_only=False):
+    """grid: step of the adaptive DP's candidate rates (finer = MACs matched more closely);
+    refine: adaptive_prune's joint refinement of the DP plan; adaptive_only: only the
+    structured-adaptive rows (uniform is pruned, not fine-tuned, to set the matched budget)."""
     x, y = data
     xt, yt = test
     base_acc = evaluate(model, xt, yt)
@@ -118,30 +124,40 @@ def run_model(name, model, shape, data, test, reductions, ft_epochs, calib_n, nm
         return m
 
     t = time.time()
-    record("float-finetuned", 0.0, [(seeds[0], tuned(copy.deepcopy(model), seeds[0]))], t)
+    if not adaptive_only:
+        record("float-finetuned", 0.0, [(seeds[0], tuned(copy.deepcopy(model), seeds[0]))], t)
     calib = (x[:calib_n], y[:calib_n])
     for red in reductions:
         sd = seeds if red in seeded_reductions else seeds[:1]
         t = time.time()
-        m = magnitude_for_macs(model, shape, red)
-        record("magnitude", red, [(sd[0], remove_masks(tuned(m, sd[0])))], t)
+        if not adaptive_only:
+            m = magnitude_for_macs(model, shape, red)
+            record("magnitude", red, [(sd[0], remove_masks(tuned(m, sd[0])))], t)
 
         t = time.time()
         m, info = uniform_prune(model, shape, red, metric="macs", kind="structured", calib=calib)
-        acc0 = evaluate(m, xt, yt)
-        ru = record("structured-uniform", red, [(s, tuned(copy.deepcopy(m), s)) for s in sd], t,
-                    {"rate": info["rate"], "accuracy_before_finetune": acc0})
+        if adaptive_only:
+            uniform_red = 1 - count_macs(m, shape, sparse=True) / base_macs
+        else:
+            acc0 = evaluate(m, xt, yt)
+            uniform_red = record("structured-uniform", red, [(s, tuned(copy.deepcopy(m), s)) for s in sd], t,
+                                 {"rate": info["rate"], "accuracy_before_finetune": acc0})["mac_reduction"]
 
         t = time.time()
-        goal = max(red, ru["mac_reduction"])   # matched budget: never more MACs than uniform
+        goal = max(red, uniform_red)   # matched budget: never more MACs than uniform
         m, rep = adaptive_prune(model, shape, calib, goal, metric="macs", kind="structured", distortion="kl",
-                                candidates=tuple(round(grid * i, 4) for i in range(int(0.9 / grid + 1e-9) + 1)))
+                                candidates=tuple(round(grid * i, 4) for i in range(int(0.9 / grid + 1e-9) + 1)),
+                                refine=refine)
         acc0 = evaluate(m, xt, yt)
-        record("structured-adaptive", red, [(s, tuned(copy.deepcopy(m), s)) for s in sd], t,
-               {"rates": {r["unit"]: r["rate"] for r in rep["layers"]}, "accuracy_before_finetune": acc0,
-                "budget_reduction": goal, "distortion": "kl", "candidate_step": grid})
+        extra = {"rates": {r["unit"]: r["rate"] for r in rep["layers"]}, "accuracy_before_finetune": acc0,
+                 "budget_reduction": goal, "distortion": "kl", "candidate_step": grid, "refine": refine}
+        if "refine" in rep:
+            extra["refine_log"] = {k: v for k, v in rep["refine"].items() if k != "method"}
+        record("structured-adaptive", red, [(s, tuned(copy.deepcopy(m), s)) for s in sd], t, extra)
+        if adaptive_only:
+            continue
 
-    for n_, m_ in ((2, 4), (1, 4)):
+    for n_, m_ in (() if adaptive_only else ((2, 4), (1, 4))):
         sd = seeds if (n_, m_) == (1, 4) else seeds[:1]
         for flow in (False, True):
             t = time.time()
@@ -161,7 +177,13 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="fewer samples and epochs (smoke run)")
     ap.add_argument("--only", choices=["fmnist", "resnet8"])
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the compared methods (>= 3 for the goals)")
+    ap.add_argument("--adaptive50-only", action="store_true",
+                    help="re-run only the structured-adaptive 50%% rows (merged into the JSON, other rows kept)")
+    ap.add_argument("--refine", choices=["joint", "none"], default="joint",
+                    help="adaptive_prune refinement of the DP plan by joint distortion")
     a = ap.parse_args(argv)
+    refine = None if a.refine == "none" else a.refine
+    ao = a.adaptive50_only
     torch.set_num_threads(1)   # shared machine: a spinning thread pool is slower than one thread
     t0 = time.time()
     q = a.quick
@@ -173,7 +195,7 @@ def main(argv=None):
         rows += run_model("fmnist_cnn", trained_fmnist_cnn(), (1, 1, 28, 28), (x, y), (xt, yt),
                           (0.5,) if q else (0.3, 0.5, 0.7), 1 if q else 4, 256,
                           (x[:3000], y[:3000]) if q else (x[:20000], y[:20000]), 1 if q else 3, seeds,
-                          grid=1 / 32)   # channel resolution of its 32-wide groups
+                          grid=1 / 32, refine=refine, adaptive_only=ao)   # channel resolution of its 32-wide groups
     if a.only in (None, "resnet8"):
         x, y = load_fashion_mnist("train", limit=2000 if q else 8000)
         x3, xt3 = to_32x3(x), to_32x3(xt[:2000])
@@ -181,8 +203,12 @@ def main(argv=None):
         r8 = resnet8()
         finetune(r8, x3, y, 1 if q else 3, lr=3e-3, batch=32)
         rows += run_model("resnet8", r8, (1, 3, 32, 32), (x3, y), (xt3, yt[:2000]), (0.5,), 1 if q else 2, 128,
-                          (x3, y), 1 if q else 2, seeds)
-    if a.only is not None and OUT.exists() and not q:
+                          (x3, y), 1 if q else 2, seeds, refine=refine, adaptive_only=ao)
+    if ao and OUT.exists() and not q:
+        # replace only the re-run rows, in place; every other row (float included) is kept
+        new = {(r["model"], r["method"], r["target"]): r for r in rows if r["method"] != "float"}
+        rows = [new.get((r["model"], r["method"], r["target"]), r) for r in json.loads(OUT.read_text())["rows"]]
+    elif a.only is not None and OUT.exists() and not q:
         done = {r["model"] for r in rows}
         rows = [r for r in json.loads(OUT.read_text())["rows"] if r["model"] not in done] + rows
 
@@ -212,6 +238,8 @@ def main(argv=None):
                 "mean_difference": round(s50a["accuracy"] - s50u["accuracy"], 3),
                 "macs": {"adaptive": s50a["macs"], "uniform": s50u["macs"]}}
         p, pl = find(model, "nm 1:4 progressive", 0.75), find(model, "nm 1:4 plain", 0.75)
+        if p is None or pl is None:   # a partial (--quick --adaptive50-only) run
+            continue
         goals[f"{model}: N:M 1:4 progressive beats plain"] = p["accuracy"] > pl["accuracy"]
         detail[f"{model}: N:M 1:4 progressive beats plain"] = {
             "progressive": p.get("accuracy_per_seed"), "plain": pl.get("accuracy_per_seed"),

@@ -10,6 +10,12 @@ over discretised savings then picks one rate per unit minimising the summed dist
 subject to total savings >= the budget. Savings of adjacent layers interact for channel
 pruning (a conv loses input AND output channels), so the allocation is re-solved with a
 raised target until the real model meets the budget.
+
+The DP sums per-unit distortions, but units pruned together interact (removing channels
+of two consecutive groups is not the sum of removing each): with refine="joint" the DP
+plan is the start of a local search over per-unit rates where every candidate network is
+scored by its JOINT distortion (pruned, BatchNorm re-fitted, on the same calibration
+batch) under the same budget; see refine_joint.
 """
 import copy
 
@@ -122,11 +128,100 @@ def _cost(model, input_shape, metric):
     raise EdgeError(f"budget metric {metric!r}: choose 'macs' or 'params'")
 
 
+REFINES = (None, "joint")
+
+
+def refine_joint(steps, start, build, cost_of, score, budget, max_evals=150):
+    """Local search over per-unit candidate steps, scored by joint distortion.
+
+    steps: per unit, the ordered candidate indices that change the network (duplicates of
+    the same saving removed); start: per unit, a position in `steps` (the DP plan, which
+    must meet the budget); build(state) -> pruned network (raises EdgeError when a unit
+    would lose every channel); cost_of(net) -> its cost; score(net) -> joint distortion
+    (after whatever re-fit build/score do); budget: the largest allowed cost.
+    Neighbours of a state: one unit one step up or down, and trades (one unit one step
+    less pruned, another unit pruned by the fewest extra steps that restore the budget).
+    Best-improvement moves until none improves or `max_evals` networks were built.
+    Returns (state, its distortion, log dict).
+    """
+    cache = {}   # state -> (cost, distortion or inf)
+
+    def evaluate(state):
+        if state in cache:
+            return cache[state]
+        if len(cache) >= max_evals:
+            return None
+        try:
+            net = build(state)
+        except EdgeError:
+            cache[state] = (float("inf"), float("inf"))
+            return cache[state]
+        c = cost_of(net)
+        cache[state] = (c, score(net) if c <= budget else float("inf"))
+        return cache[state]
+
+    cur = tuple(start)
+    c0, d0 = evaluate(cur)
+    if not c0 <= budget:
+        raise EdgeError(f"refine_joint: the start plan costs {c0:.6g}, over the budget {budget:.6g}")
+    best_d, moves, exhausted = d0, [], False
+    n = len(steps)
+    while not exhausted:
+        neigh = []
+        for i in range(n):
+            for dlt in (-1, 1):
+                if 0 <= cur[i] + dlt < len(steps[i]):
+                    s = list(cur)
+                    s[i] += dlt
+                    neigh.append(tuple(s))
+        for i in range(n):          # trade: unit i gives back one step, unit k pays for it
+            if cur[i] == 0:
+                continue
+            for k in range(n):
+                if k == i:
+                    continue
+                s = list(cur)
+                s[i] -= 1
+                while s[k] + 1 < len(steps[k]):
+                    s[k] += 1
+                    r = evaluate(tuple(s))
+                    if r is None:
+                        exhausted = True
+                        break
+                    if r[0] <= budget or r[0] == float("inf"):
+                        break
+                neigh.append(tuple(s))
+        cand = None
+        for s in neigh:
+            r = evaluate(s)
+            if r is None:
+                exhausted = True
+                continue
+            if r[1] < best_d * (1 - 1e-9) - 1e-12 and (cand is None or r[1] < cache[cand][1]):
+                cand = s
+        if cand is None:
+            break
+        moves.append({"from": list(cur), "to": list(cand), "distortion": cache[cand][1]})
+        cur, best_d = cand, cache[cand][1]
+    log = {"start_distortion": d0, "distortion": best_d, "evaluations": len(cache), "moves": moves,
+           "stopped": "max_evals" if exhausted else "local optimum"}
+    return cur, best_d, log
+
+
 def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="structured",
-                   candidates=CANDIDATES, max_rounds=12, importance="l1bn", distortion="mse"):
+                   candidates=CANDIDATES, max_rounds=12, importance="l1bn", distortion="mse",
+                   refine=None, max_evals=150):
     """Prune `model` (a copy) so that `metric` drops by at least `reduction` (fraction),
-    with per-unit rates from the rate-distortion DP. Returns (pruned model, report)."""
+    with per-unit rates from the rate-distortion DP. Returns (pruned model, report).
+
+    refine="joint": then improve the DP plan by a local search (refine_joint) that scores
+    whole pruned networks by their joint distortion on `calib` (at most `max_evals`
+    networks), keeping the metric within the same budget."""
     reduction = check_ratio(reduction, "reduction")
+    if refine not in REFINES:
+        raise EdgeError(f"adaptive_prune refine {refine!r}: choose None or 'joint'")
+    if isinstance(max_evals, bool) or not isinstance(max_evals, int) or max_evals < 1:
+        raise EdgeError(f"adaptive_prune max_evals {max_evals!r}: must be a positive integer")
     if kind not in ("structured", "unstructured"):
         raise EdgeError(f"adaptive_prune kind {kind!r}: choose 'structured' or 'unstructured'")
     for c in candidates:
@@ -209,6 +304,32 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
             else:
                 lo = mid
     pruned, picks = best
+    refined = None
+    if refine == "joint":
+        # Per unit, the candidates that change the network: equal savings mean the same
+        # kept channels / weights (rounding), and would waste evaluations.
+        steps = []
+        for sv, d in zip(sav, dist):
+            idx, seen = [], set()
+            for j in range(len(candidates)):
+                if np.isfinite(d[j]) and sv[j] not in seen:
+                    seen.add(sv[j])
+                    idx.append(j)
+            steps.append(idx)
+        # start from the DP plan, snapped to the first candidate with the same saving
+        start = [next(p for p, j in enumerate(st) if sv[j] == sv[pk]) for st, sv, pk in zip(steps, sav, picks)]
+
+        def build(state):
+            rates = {u: candidates[st[p]] for u, st, p in zip(units, steps, state) if candidates[st[p]] > 0}
+            return prune(rates) if rates else copy.deepcopy(model)
+
+        state, _, refined = refine_joint(
+            steps, start, build, lambda net: _cost(net, input_shape, metric),
+            lambda net: max(0.0, _loss(net, x, y, ref, distortion) - base_loss), base_cost - target,
+            max_evals=max_evals)
+        refined["dp_rates"] = {u: candidates[j] for u, j in zip(units, picks)}
+        picks = [st[p] for st, p in zip(steps, state)]
+        pruned = build(state)
     final_cost = _cost(pruned, input_shape, metric)
     report = {
         "metric": metric, "kind": kind, "target_reduction": reduction,
@@ -216,6 +337,8 @@ def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="st
         "layers": [{"unit": u, "size": sizes[u], "rate": candidates[j], "distortion": float(d[j]),
                     "saving": float(s[j])} for u, j, d, s in zip(units, picks, dist, sav)],
     }
+    if refined is not None:
+        report["refine"] = dict(refined, method="joint")
     return pruned, report
 
 
