@@ -113,6 +113,8 @@ def test_weight_only_gemv(cuda, bits, ref):
 
 def test_cuda_build_folder_runs_bit_exact(cuda, tmp_path):
     """A whole int8 model: hand dp4a kernels + TVM's CUDA kernels, from the build folder."""
+    # GPU machines often carry their own Python without TVM; the hand kernels above still run.
+    pytest.importorskip("tvm", reason="not installed: apache-tvm (TVM generates the non-hand kernels)")
     from edgesdk.backends_gpu import build
     from edgesdk.gpu.cuda_launch import CudaPlanRunner
     from edgesdk.reference import run as reference_run
