@@ -102,6 +102,97 @@ class CudaDriver:
     def synchronize(self):
         self._check(self.lib.cuCtxSynchronize(), "cuCtxSynchronize")
 
+    # device facts and event timing (bench/gpu_cuda_timing.py) ------------------------
+    def device_info(self):
+        """{name, arch, driver_version, sm_count, l2_bytes, clock_khz} of device 0."""
+        L = self.lib
+        name = ctypes.create_string_buffer(256)
+        L.cuDeviceGetName(name, 256, self.dev)
+        ver = ctypes.c_int()
+        L.cuDriverGetVersion(ctypes.byref(ver))
+
+        def attr(a):   # CU_DEVICE_ATTRIBUTE_* numbers from cuda.h
+            v = ctypes.c_int()
+            L.cuDeviceGetAttribute(ctypes.byref(v), a, self.dev)
+            return v.value
+        return {"name": name.value.decode(errors="replace"), "arch": self.arch,
+                "driver_version": f"{ver.value // 1000}.{ver.value % 1000 // 10}",
+                "sm_count": attr(16), "l2_bytes": attr(38), "clock_khz": attr(13)}
+
+    def _params(self, args):
+        holders = [{"ptr": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float}[k](v) for k, v in args]
+        params = (ctypes.c_void_p * len(holders))(*[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
+        return holders, params
+
+    def time_launches(self, fn, grid, block, arg_sets, iters, warmup=3, smem=0, graph=True):
+        """(mean milliseconds per launch, method) over `iters` back-to-back launches, timed on
+        the GPU with CUDA events (cuEventRecord before and after, cuEventElapsedTime), after
+        `warmup` untimed launches. arg_sets: launch() argument lists, cycled launch by launch
+        (several weight copies defeat the L2 cache for memory-bound kernels).
+
+        With graph=True the launches are captured once into a CUDA graph and the graph is
+        replayed between the events, so Python/ctypes launch overhead (a few us per launch,
+        longer than a small layer) is not what gets measured; method says which was used
+        ("graph", or "stream" where graph capture failed)."""
+        L = self.lib
+        L.cuEventRecord.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), ctypes.c_void_p, ctypes.c_void_p]
+        L.cuEventSynchronize.argtypes = [ctypes.c_void_p]
+        L.cuEventDestroy_v2.argtypes = [ctypes.c_void_p]
+        L.cuStreamDestroy_v2.argtypes = [ctypes.c_void_p]
+        L.cuStreamBeginCapture_v2.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        L.cuStreamEndCapture.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+        L.cuGraphInstantiateWithFlags.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_ulonglong]
+        L.cuGraphLaunch.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        L.cuGraphExecDestroy.argtypes = [ctypes.c_void_p]
+        L.cuGraphDestroy.argtypes = [ctypes.c_void_p]
+        g = [int(v) for v in list(grid) + [1] * (3 - len(grid))]
+        b = [int(v) for v in list(block) + [1] * (3 - len(block))]
+        packed = [self._params(a) for a in arg_sets]
+        stream = ctypes.c_void_p()
+        self._check(L.cuStreamCreate(ctypes.byref(stream), 1), "cuStreamCreate")   # 1: non-blocking
+
+        def issue(n):
+            for i in range(n):
+                self._check(L.cuLaunchKernel(fn, *g, *b, int(smem), stream, packed[i % len(packed)][1], None),
+                            "cuLaunchKernel")
+
+        start, end, graph_h, exec_h = ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p(), ctypes.c_void_p()
+        try:
+            issue(warmup)
+            self._check(L.cuStreamSynchronize(stream), "cuStreamSynchronize")
+            method = "stream"
+            if graph:
+                try:   # mode 2: CU_STREAM_CAPTURE_MODE_RELAXED
+                    self._check(L.cuStreamBeginCapture_v2(stream, 2), "cuStreamBeginCapture")
+                    issue(iters)
+                    self._check(L.cuStreamEndCapture(stream, ctypes.byref(graph_h)), "cuStreamEndCapture")
+                    self._check(L.cuGraphInstantiateWithFlags(ctypes.byref(exec_h), graph_h, 0), "cuGraphInstantiate")
+                    self._check(L.cuGraphLaunch(exec_h, stream), "cuGraphLaunch")     # upload + warm
+                    self._check(L.cuStreamSynchronize(stream), "cuStreamSynchronize")
+                    method = "graph"
+                except DeviceError:
+                    L.cuStreamEndCapture(stream, ctypes.byref(ctypes.c_void_p()))   # leave capture mode
+                    exec_h = ctypes.c_void_p()
+            self._check(L.cuEventCreate(ctypes.byref(start), 0), "cuEventCreate")
+            self._check(L.cuEventCreate(ctypes.byref(end), 0), "cuEventCreate")
+            self._check(L.cuEventRecord(start, stream), "cuEventRecord")
+            if method == "graph":
+                self._check(L.cuGraphLaunch(exec_h, stream), "cuGraphLaunch")
+            else:
+                issue(iters)
+            self._check(L.cuEventRecord(end, stream), "cuEventRecord")
+            self._check(L.cuEventSynchronize(end), "cuEventSynchronize")
+            ms = ctypes.c_float()
+            self._check(L.cuEventElapsedTime(ctypes.byref(ms), start, end), "cuEventElapsedTime")
+        finally:
+            for h, f in ((start, L.cuEventDestroy_v2), (end, L.cuEventDestroy_v2), (exec_h, L.cuGraphExecDestroy),
+                         (graph_h, L.cuGraphDestroy)):
+                if h.value:
+                    f(h)
+            L.cuStreamDestroy_v2(stream)
+        return ms.value / iters, method
+
 
 class CudaPlanRunner:
     """Run a CUDA build folder (plan.json + cubins + consts.npz) on the GPU."""
