@@ -31,10 +31,10 @@ Goals: 50 % fewer MACs with <= 1 point loss after fine-tuning, by STRUCTURED pru
 (channels physically removed); layer-adaptive beats uniform at the same budget; N:M
 with progressive gradient flow beats plain N:M at 1:4 (means over seeds).
 
-    .venv/bin/python bench/prune_fmnist.py [--quick] [--only fmnist|resnet8] [--adaptive50-only]
+    .venv/bin/python bench/prune_fmnist.py [--quick] [--only fmnist|resnet8] [--adaptive-only]
         [--refine joint|none]
 (--only merges its rows into the existing JSON, replacing that model's rows;
---adaptive50-only re-runs just the structured-adaptive 50 % rows and replaces those.)
+--adaptive-only re-runs just the structured-adaptive rows and replaces those.)
 The adaptive rows use adaptive_prune(refine="joint"): the DP plan is refined by a local
 search scored by the JOINT distortion of whole pruned networks (calibration batch only).
 """
@@ -61,6 +61,23 @@ from edgesdk.util.atomic import write_text  # noqa: E402
 from edgesdk.zoo import resnet8  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "prune.json"
+# Why the adaptive rows look as they do (evidence: adaptive_refine in the JSON and the
+# grid enumeration quoted here, all on the 256-image calibration batch, never test data).
+ADAPTIVE_NOTE = ("The adaptive rows use adaptive_prune(refine='joint'): the DP plan (additive per-group KL) "
+                 "is refined by a local search over per-group rates (one step up/down, budget-restoring trades) "
+                 "scored by the JOINT KL of whole pruned networks after the BatchNorm re-fit on the calibration "
+                 "batch, within the same MAC budget (details: adaptive_refine). resnet8 50%: the search moved the "
+                 "plan (joint KL 0.557 -> 0.458, 150 evaluations), 86.68 +- 0.10 vs the plain DP plan's "
+                 "86.65 +- 0.43 (same 3 seeds) and vs uniform 86.45 +- 0.23: goal met. fmnist_cnn 50%: the DP "
+                 "plan (14, 16, 31 channels) is already the joint-KL local optimum, and a grid enumeration of "
+                 "budget-meeting plans (first group 6..16 step 2, middle 12..32 step 2, last group as wide as the "
+                 "budget allows) ranks it best (KL 0.518; uniform's 11, 22, 22 has 2.07; the best plan with a "
+                 "middle group >= 20 channels 1.25), so the rows are unchanged: 87.42 +- 0.04 vs uniform "
+                 "87.58 +- 0.03, goal NOT met. The proxy is not the problem of additivity: it is that "
+                 "calibration distortion does not predict accuracy after 4 epochs of fine-tuning here. Even "
+                 "after 200 distillation steps on 1024 calibration images, the DP plan keeps the lower held-out "
+                 "KL (0.084 vs uniform 0.120), while full fine-tuning (60k images, labels) favours uniform's wider "
+                 "middle layer. fmnist_cnn 70% (1 seed): the search moved one step, 85.36 -> 85.82, uniform 86.42.")
 FLOW = "gradient"   # N:M progressive gradient flow mode (chosen on the validation split)
 
 
@@ -175,15 +192,18 @@ def run_model(name, model, shape, data, test, reductions, ft_epochs, calib_n, nm
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer samples and epochs (smoke run)")
-    ap.add_argument("--only", choices=["fmnist", "resnet8"])
+    ap.add_argument("--only", choices=["fmnist", "resnet8", "none"])
     ap.add_argument("--seeds", type=int, default=3, help="seeds for the compared methods (>= 3 for the goals)")
-    ap.add_argument("--adaptive50-only", action="store_true",
-                    help="re-run only the structured-adaptive 50%% rows (merged into the JSON, other rows kept)")
+    ap.add_argument("--adaptive-only", action="store_true",
+                    help="re-run only the structured-adaptive rows (merged into the JSON, other rows kept)")
+    ap.add_argument("--summarize-only", action="store_true", help="re-derive goals and notes from prune.json")
     ap.add_argument("--refine", choices=["joint", "none"], default="joint",
                     help="adaptive_prune refinement of the DP plan by joint distortion")
     a = ap.parse_args(argv)
     refine = None if a.refine == "none" else a.refine
-    ao = a.adaptive50_only
+    ao = a.adaptive_only
+    if a.summarize_only:   # recompute goals/notes from the stored rows (no pruning, no training)
+        a.only, q = "none", False
     torch.set_num_threads(1)   # shared machine: a spinning thread pool is slower than one thread
     t0 = time.time()
     q = a.quick
@@ -204,7 +224,9 @@ def main(argv=None):
         finetune(r8, x3, y, 1 if q else 3, lr=3e-3, batch=32)
         rows += run_model("resnet8", r8, (1, 3, 32, 32), (x3, y), (xt3, yt[:2000]), (0.5,), 1 if q else 2, 128,
                           (x3, y), 1 if q else 2, seeds, refine=refine, adaptive_only=ao)
-    if ao and OUT.exists() and not q:
+    if a.only == "none":
+        rows = json.loads(OUT.read_text())["rows"]
+    elif ao and OUT.exists() and not q:
         # replace only the re-run rows, in place; every other row (float included) is kept
         new = {(r["model"], r["method"], r["target"]): r for r in rows if r["method"] != "float"}
         rows = [new.get((r["model"], r["method"], r["target"]), r) for r in json.loads(OUT.read_text())["rows"]]
@@ -238,7 +260,7 @@ def main(argv=None):
                 "mean_difference": round(s50a["accuracy"] - s50u["accuracy"], 3),
                 "macs": {"adaptive": s50a["macs"], "uniform": s50u["macs"]}}
         p, pl = find(model, "nm 1:4 progressive", 0.75), find(model, "nm 1:4 plain", 0.75)
-        if p is None or pl is None:   # a partial (--quick --adaptive50-only) run
+        if p is None or pl is None:   # a partial (--quick --adaptive-only) run
             continue
         goals[f"{model}: N:M 1:4 progressive beats plain"] = p["accuracy"] > pl["accuracy"]
         detail[f"{model}: N:M 1:4 progressive beats plain"] = {
@@ -253,11 +275,26 @@ def main(argv=None):
               f"{r.get('mac_reduction', 0):>8.1%}{r['params']:>9d}{r.get('param_reduction', 0):>9.1%}")
     for k, v in goals.items():
         print(f"goal {k}: {'MET' if v else 'NOT MET'}  {detail.get(k, '')}")
+    refine_summary = {}
+    for r in rows:
+        if r["method"] == "structured-adaptive" and "refine_log" in r:
+            lg = r["refine_log"]
+            refine_summary[f"{r['model']} {r['target']:.0%}"] = {
+                "dp_rates": lg["dp_rates"], "refined_rates": r["rates"], "plan_changed": lg["dp_rates"] != r["rates"],
+                "dp_joint_kl": lg["start_distortion"], "refined_joint_kl": lg["distortion"],
+                "evaluations": lg["evaluations"], "stopped": lg["stopped"]}
+    old = json.loads(OUT.read_text()) if OUT.exists() and (ao or a.only == "none") else {}
     doc = {"dataset": "Fashion-MNIST (resnet8: padded to 32x32, 3 channels)", "quick": q, "rows": rows,
            "goals": goals, "goal_details": detail,
            "goal_notes": "means over the seeds in each row; the 50% goal counts structured pruning only "
-                         "(channels removed); adaptive must also have no more MACs than uniform",
-           "seconds": round(time.time() - t0, 1), "threads": 1}
+                         "(channels removed); adaptive must also have no more MACs than uniform. " + ADAPTIVE_NOTE,
+           "adaptive_refine": refine_summary,
+           "seconds": old.get("seconds", round(time.time() - t0, 1)) if (ao or a.only == "none")
+           else round(time.time() - t0, 1),
+           "seconds_last_run": round(time.time() - t0, 1) if a.only != "none" else old.get("seconds_last_run"),
+           "threads": 1}
+    if "seconds_note" in old:
+        doc["seconds_note"] = old["seconds_note"]
     if not q:
         write_text(OUT, json.dumps(doc, indent=2))
         print(f"wrote {OUT} ({doc['seconds']:.0f} s)")

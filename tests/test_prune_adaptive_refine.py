@@ -46,7 +46,7 @@ def test_joint_refinement_beats_the_additive_dp_plan_within_the_budget(seed):
     torch.set_num_threads(1)
     model, x = tiny(seed), calib()
     base = count_macs(model, SHAPE)
-    dp, rep0 = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS)
+    dp, rep0 = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS, refine=None)
     ref, rep1 = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS, refine="joint")
     d_dp, d_ref = joint_kl(model, dp, x), joint_kl(model, ref, x)
     additive = sum(layer["distortion"] for layer in rep0["layers"])
@@ -63,10 +63,16 @@ def test_joint_refinement_beats_the_additive_dp_plan_within_the_budget(seed):
     assert "refine" not in rep0
 
 
+def test_joint_is_the_default():
+    model, x = tiny(1), calib()
+    _, rep = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS)
+    assert rep["refine"]["method"] == "joint"
+
+
 def test_seed6_additive_estimate_is_wrong():
     """Hand-checked case: the DP sums 0.0218 for its plan, the plan's real joint KL is 0.0116."""
     model, x = tiny(6), calib()
-    dp, rep0 = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS)
+    dp, rep0 = adaptive_prune(model, SHAPE, x, 0.5, distortion="kl", candidates=CANDS, refine=None)
     additive = sum(layer["distortion"] for layer in rep0["layers"])
     assert additive > 1.5 * joint_kl(model, dp, x)
 

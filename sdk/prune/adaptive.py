@@ -210,13 +210,18 @@ def refine_joint(steps, start, build, cost_of, score, budget, max_evals=150):
 
 def adaptive_prune(model, input_shape, calib, reduction, metric="macs", kind="structured",
                    candidates=CANDIDATES, max_rounds=12, importance="l1bn", distortion="mse",
-                   refine=None, max_evals=150):
+                   refine="joint", max_evals=150):
     """Prune `model` (a copy) so that `metric` drops by at least `reduction` (fraction),
     with per-unit rates from the rate-distortion DP. Returns (pruned model, report).
 
     refine="joint": then improve the DP plan by a local search (refine_joint) that scores
     whole pruned networks by their joint distortion on `calib` (at most `max_evals`
-    networks), keeping the metric within the same budget."""
+    networks), keeping the metric within the same budget; refine=None keeps the DP plan.
+    The default is "joint" because, in bench/prune_fmnist.py, it never made the plan worse
+    by its objective and cost at most `max_evals` extra prunings: on resnet8 (50 % MACs)
+    it lowered the joint KL 0.557 -> 0.458 and fine-tuned to 86.68 +- 0.10 % vs 86.65
+    +- 0.43 (same 3 seeds) with fewer MACs; on fmnist_cnn the DP plan was already its
+    local optimum (and the best joint KL of a grid enumeration of budget-meeting plans)."""
     reduction = check_ratio(reduction, "reduction")
     if refine not in REFINES:
         raise EdgeError(f"adaptive_prune refine {refine!r}: choose None or 'joint'")
