@@ -297,9 +297,9 @@ def main(argv=None):
         doc["seconds_note"] = old["seconds_note"]
     if not q:
         write_text(OUT, json.dumps(doc, indent=2))
-        print(f"wrote {OUT} ({doc['seconds']:.0f} s)")
+        print(f"wrote {OUT} ({round(time.time() - t0):.0f} s)")
     else:
-        print(f"quick run: {OUT} left unchanged ({doc['seconds']:.0f} s)")
+        print(f"quick run: {OUT} left unchanged ({doc['seconds_last_run']:.0f} s)")
     return 0
 
 
