@@ -94,6 +94,19 @@ class Bench:
         print(f"  {family:7s} {layer:34s} {kernel:24s} {us:10.2f} us  {metric:28s} {check}", flush=True)
         return row
 
+    def pair(self, family, src, opt, layer, shape, variants, args, read, check, work):
+        """Run the optimized kernel `opt` and its _ref twin with the same args: check once
+        (`check(read())` on the freshly written output), time, record, then the speedup.
+        variants: [(kernel name, grid, block)] with the optimized kernel first."""
+        res = {}
+        for name, grid, block in variants:
+            self.drv.launch(self.drv.function(self.cubins[src], name), grid, block, args)
+            got = read()
+            chk = _check(lambda: check(got))
+            us, it, meth = self.timed(src, name, grid, block, [args])
+            res[name] = self.add(family, layer, shape, name, us, it, meth, chk, work)
+        self.speedup(res, opt)
+
     @staticmethod
     def speedup(res, opt):
         """The optimized kernel's speedup over its _ref twin, both timed in this run."""
@@ -127,16 +140,11 @@ def bench_gemm_s8(b, rng):
         args = [("ptr", p) for p in ptr] + [("ptr", y)] + [("i32", v) for v in (N, M, Kp, M, 1, y_zp, -128, 127)]
         idx = _rows(rng, N)
         want = qgemm(x[idx, :K], w[:, :K], bias, x_zp, y_zp, mult, shift, -128, 127)
-        res = {}
-        for name, tile in (("ek_gemm_s8_cuda", 64), ("ek_gemm_s8_cuda_ref", 16)):
-            grid = (_cdiv(M, tile), _cdiv(N, tile))
-            fn = d.function(b.cubins["ek_gemm_s8_cuda.cu"], name)
-            d.launch(fn, grid, (16, 16), args)
-            got = d.download(y, (N, M), np.int8)[idx]
-            chk = _check(lambda: np.testing.assert_array_equal(got, want))
-            us, it, meth = b.timed("ek_gemm_s8_cuda.cu", name, grid, (16, 16), [args])
-            res[name] = b.add("gemm_s8", layer, [N, M, K], name, us, it, meth, chk, {"tops": 2.0 * N * M * K})
-        b.speedup(res, "ek_gemm_s8_cuda")
+        b.pair("gemm_s8", "ek_gemm_s8_cuda.cu", "ek_gemm_s8_cuda", layer, [N, M, K],
+               [(n, (_cdiv(M, t), _cdiv(N, t)), (16, 16)) for n, t in (("ek_gemm_s8_cuda", 64),
+                                                                      ("ek_gemm_s8_cuda_ref", 16))],
+               args, lambda: d.download(y, (N, M), np.int8)[idx],
+               lambda got: np.testing.assert_array_equal(got, want), {"tops": 2.0 * N * M * K})
         for p in ptr + [y]:
             d.free(p)
 
@@ -155,16 +163,12 @@ def bench_gemm_f16(b, rng):
         args = [("ptr", px), ("ptr", pw), ("ptr", pb), ("ptr", py), ("i32", Np), ("i32", Mp), ("i32", Kp), ("i32", 1)]
         idx = _rows(rng, N)
         want = np.maximum(x[idx].astype(np.float32) @ w.astype(np.float32).T + bias.astype(np.float32), 0)[:, :M]
-        res = {}
-        for name, grid, block in (("ek_gemm_f16_cuda", (_cdiv(Mp, 32), _cdiv(Np, 32)), (128,)),
-                                  ("ek_gemm_f16_cuda_ref", (_cdiv(Mp, 16), _cdiv(Np, 16)), (16, 16))):
-            fn = d.function(b.cubins["ek_gemm_f16_cuda.cu"], name)
-            d.launch(fn, grid, block, args)
-            got = d.download(py, (Np, Mp), np.float16).astype(np.float32)[idx][:, :M]
-            chk = _check(lambda: np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-2))
-            us, it, meth = b.timed("ek_gemm_f16_cuda.cu", name, grid, block, [args])
-            res[name] = b.add("gemm_f16", layer, [N, M, K], name, us, it, meth, chk, {"tflops": 2.0 * N * M * K})
-        b.speedup(res, "ek_gemm_f16_cuda")
+        b.pair("gemm_f16", "ek_gemm_f16_cuda.cu", "ek_gemm_f16_cuda", layer, [N, M, K],
+               [("ek_gemm_f16_cuda", (_cdiv(Mp, 32), _cdiv(Np, 32)), (128,)),
+                ("ek_gemm_f16_cuda_ref", (_cdiv(Mp, 16), _cdiv(Np, 16)), (16, 16))],
+               args, lambda: d.download(py, (Np, Mp), np.float16).astype(np.float32)[idx][:, :M],
+               lambda got: np.testing.assert_allclose(got, want, rtol=2e-2, atol=2e-2),
+               {"tflops": 2.0 * N * M * K})
         for p in (px, pw, pb, py):
             d.free(p)
 
@@ -180,16 +184,11 @@ def bench_bgemm(b, rng):
         idx = _rows(rng, N)
         # independent oracle: bits as +-1, an ordinary (exact in float64) dot product
         want = np.rint((2.0 * xb[idx] - 1) @ (2.0 * wb - 1).T).astype(np.int32)
-        res = {}
-        for name, tile in (("ek_bgemm_b1_cuda", 64), ("ek_bgemm_b1_cuda_ref", 16)):
-            grid = (_cdiv(M, tile), _cdiv(N, tile))
-            fn = d.function(b.cubins["ek_bgemm_b1_cuda.cu"], name)
-            d.launch(fn, grid, (16, 16), args)
-            got = d.download(py, (N, M), np.int32)[idx]
-            chk = _check(lambda: np.testing.assert_array_equal(got, want))
-            us, it, meth = b.timed("ek_bgemm_b1_cuda.cu", name, grid, (16, 16), [args])
-            res[name] = b.add("bgemm_b1", layer, [N, M, K], name, us, it, meth, chk, {"tops": 2.0 * N * M * K})
-        b.speedup(res, "ek_bgemm_b1_cuda")
+        b.pair("bgemm_b1", "ek_bgemm_b1_cuda.cu", "ek_bgemm_b1_cuda", layer, [N, M, K],
+               [(n, (_cdiv(M, t), _cdiv(N, t)), (16, 16)) for n, t in (("ek_bgemm_b1_cuda", 64),
+                                                                      ("ek_bgemm_b1_cuda_ref", 16))],
+               args, lambda: d.download(py, (N, M), np.int32)[idx],
+               lambda got: np.testing.assert_array_equal(got, want), {"tops": 2.0 * N * M * K})
         for p in (px, pw, py):
             d.free(p)
 
