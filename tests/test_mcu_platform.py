@@ -162,7 +162,7 @@ def test_firmware_that_hangs_is_killed(tmp_path):
 def test_uart_over_tcp_with_pyserial(tmp_path):
     # The host-in-the-loop path: the UART on a TCP socket, the host on pyserial.
     import socket
-    import time
+    import select
 
     import serial
 
@@ -177,26 +177,29 @@ def test_uart_over_tcp_with_pyserial(tmp_path):
             return 3;
         }""")
     info = arm.compile_firmware([src], "mps2-an386", tmp_path / "echo.elf")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    with arm.running_firmware(info.elf, "mps2-an386", f"tcp:127.0.0.1:{port},server=on,wait=on") as proc:
-        deadline = time.time() + 20
-        while True:
-            try:
-                # generous: under a loaded CI machine QEMU can take seconds to start the guest
-                link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=30)
-                break
-            except serial.SerialException:
-                if time.time() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        with link:
-            assert link.read(6) == b"ready\n"
-            payload = bytes(range(64))
-            link.write(payload)
-            assert link.read(64) == bytes(b ^ 0x5A for b in payload)
-        assert proc.wait(timeout=20) == 3
+    for _attempt in range(3):
+        # A free port can be taken by a parallel test between our probe and QEMU's bind; then
+        # a connect would reach the other test's QEMU. So connect only once OUR QEMU says it
+        # is listening (its "waiting for connection" line), else retry on another port.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with arm.running_firmware(info.elf, "mps2-an386", f"tcp:127.0.0.1:{port},server=on,wait=on") as proc:
+            ready, _, _ = select.select([proc.stderr], [], [], 20)
+            line = proc.stderr.readline().decode(errors="replace") if ready else ""
+            if "waiting for connection" not in line:
+                assert "Address already in use" in line or proc.poll() is not None, f"QEMU said: {line!r}"
+                continue
+            # generous: under a loaded CI machine QEMU can take seconds to start the guest
+            link = serial.serial_for_url(f"socket://127.0.0.1:{port}", timeout=30)
+            with link:
+                assert link.read(6) == b"ready\n"
+                payload = bytes(range(64))
+                link.write(payload)
+                assert link.read(64) == bytes(b ^ 0x5A for b in payload)
+            assert proc.wait(timeout=20) == 3
+            return
+    pytest.fail("QEMU could not bind a free TCP port in 3 attempts")
 
 
 def test_missing_qemu_names_the_apt_package(tmp_path, monkeypatch):
