@@ -18,6 +18,8 @@ _LAZY = {
     # adaptive.py
     "adaptive_prune": "adaptive", "allocate_rates": "adaptive", "uniform_prune": "adaptive",
     "recalibrate_bn": "adaptive",
+    # lapp.py: rates from learnable per-group thresholds (task loss + MAC budget)
+    "lapp_rates": "lapp", "lapp_prune": "lapp",
     # macs.py
     "count_macs": "macs", "count_params": "macs",
     # finetune.py
