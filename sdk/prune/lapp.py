@@ -41,6 +41,7 @@ import torch.nn.functional as F
 
 from ..errors import EdgeError
 from .adaptive import _cost, recalibrate_bn
+from . import macs
 from .magnitude import check_ratio
 from .masks import remove_masks
 from .structured import _Analysis, _importance, channel_prune
@@ -68,26 +69,6 @@ def _labelled(x, y):
     if len(x) == 0 or len(x) != len(y):
         raise EdgeError(f"lapp: need labelled training data, got {len(x)} inputs and {len(y)} labels")
     return x, y
-
-
-def _layer_macs(model, input_shape):
-    """Dense MACs of every Conv/Linear module of `model` on one forward pass."""
-    macs, hooks = {}, []
-    for name, m in model.named_modules():
-        if isinstance(m, (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Linear)):
-            def hook(mod, _i, out, name=name):
-                macs[name] = (out.numel() // out.shape[1 if out.dim() > 2 else -1]) * mod.weight.numel()
-            hooks.append(m.register_forward_hook(hook))
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            model(torch.zeros(*input_shape))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
-    return macs
 
 
 def lapp_rates(model, input_shape, x, y, target, metric="macs", steps=300, lr=0.02, weight_lr=1e-3, batch=64,
@@ -136,7 +117,7 @@ def lapp_rates(model, input_shape, x, y, target, metric="macs", steps=300, lr=0.
                 return out * gt.reshape(1, -1, *([1] * (out.dim() - 2)))
             hooks.append(tap.register_forward_hook(hook))
 
-    layer_macs = _layer_macs(orig, input_shape)
+    layer_macs = macs.layer_macs(orig, input_shape)
     base = float(sum(layer_macs.values()))
 
     def frac(val):

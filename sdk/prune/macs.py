@@ -11,28 +11,21 @@ def _weight(m):
     return m.weight.detach()
 
 
-def count_macs(model, input_shape, sparse=False):
-    """Multiply-accumulates of one forward pass on zeros of `input_shape` (batch included)."""
-    total = [0]
+def layer_macs(model, input_shape, sparse=False):
+    """{module name: multiply-accumulates} of every Conv/Linear on one forward pass on
+    zeros of `input_shape` (batch included)."""
+    macs = {}
 
-    def conv_hook(m, inp, out):
-        w = _weight(m)
-        per_out = int((w != 0).sum()) if sparse else w.numel()
-        # per_out counts all output channels' weights; each is used at every output position.
-        positions = out.numel() // out.shape[1]
-        total[0] += positions * per_out
-
-    def linear_hook(m, inp, out):
+    def hook(m, inp, out, name):
         w = _weight(m)
         per = int((w != 0).sum()) if sparse else w.numel()
-        total[0] += (out.numel() // out.shape[-1]) * per
+        # per counts all output channels' weights; each is used at every output position
+        # (channels are dim 1 of a conv's output, the last dim of a linear's).
+        positions = out.numel() // (out.shape[-1] if isinstance(m, nn.Linear) else out.shape[1])
+        macs[name] = macs.get(name, 0) + positions * per
 
-    hooks = []
-    for m in model.modules():
-        if isinstance(m, (nn.Conv1d, nn.Conv2d)):
-            hooks.append(m.register_forward_hook(conv_hook))
-        elif isinstance(m, nn.Linear):
-            hooks.append(m.register_forward_hook(linear_hook))
+    hooks = [m.register_forward_hook(lambda mod, i, o, name=name: hook(mod, i, o, name))
+             for name, m in model.named_modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.Linear))]
     was = model.training
     model.eval()
     try:
@@ -42,7 +35,12 @@ def count_macs(model, input_shape, sparse=False):
         for h in hooks:
             h.remove()
         model.train(was)
-    return total[0]
+    return macs
+
+
+def count_macs(model, input_shape, sparse=False):
+    """Multiply-accumulates of one forward pass on zeros of `input_shape` (batch included)."""
+    return sum(layer_macs(model, input_shape, sparse).values())
 
 
 def count_params(model, sparse=False):
