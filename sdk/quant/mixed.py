@@ -110,18 +110,22 @@ def _bytes(params, bits):
     return (params * bits + 7) // 8
 
 
+def resolve_budget(infos, budget_bytes=None, budget_bits_per_weight=None):
+    """The weight-byte budget: budget_bytes as given, or bits per weight over all layers."""
+    if budget_bytes is None and budget_bits_per_weight is None:
+        raise QuantizeError("mixed precision needs --budget-bytes or --budget-bits-per-weight")
+    if budget_bytes is not None:
+        return int(budget_bytes)
+    if budget_bits_per_weight <= 0:
+        raise QuantizeError(f"budget_bits_per_weight: {budget_bits_per_weight} must be positive")
+    return int(np.floor(budget_bits_per_weight * sum(i.params for i in infos) / 8))
+
+
 def plan_mixed_precision(infos, budget_bytes=None, budget_bits_per_weight=None, choices=CHOICES):
     """{layer name: bits} minimising the summed sensitivity under the budget (exact MILP)."""
     from scipy.optimize import Bounds, LinearConstraint, milp
 
-    total_params = sum(i.params for i in infos)
-    if budget_bytes is None and budget_bits_per_weight is None:
-        raise QuantizeError("mixed precision needs --budget-bytes or --budget-bits-per-weight")
-    if budget_bytes is None:
-        if budget_bits_per_weight <= 0:
-            raise QuantizeError(f"budget_bits_per_weight: {budget_bits_per_weight} must be positive")
-        budget_bytes = int(np.floor(budget_bits_per_weight * total_params / 8))
-    budget_bytes = int(budget_bytes)
+    budget_bytes = resolve_budget(infos, budget_bytes, budget_bits_per_weight)
     lo = sum(_bytes(i.params, min(choices)) for i in infos)
     if budget_bytes < lo:
         raise QuantizeError(f"budget: {budget_bytes} bytes is impossible; the smallest model "
@@ -180,22 +184,22 @@ def quantize_to_budget(graph, calib, budget_bytes=None, budget_bits_per_weight=N
                               method=sens_method, metric=sens_metric, steps=kw.get("layerwise_steps", 300))
     plan = plan_mixed_precision(infos, budget_bytes, budget_bits_per_weight, choices)
     qg = quantize(graph, calib, weight_bits=plan, **kw)
-    budget = budget_bytes if budget_bytes is not None else \
-        int(np.floor(budget_bits_per_weight * sum(i.params for i in infos) / 8))
-    table = format_plan(infos, plan, choices, metric=infos_metric(graph, sens_method, sens_metric),
-                        budget_bytes=budget)
+    metric = infos_metric(fg, sens_method, sens_metric)
+    table = format_plan(infos, plan, choices, metric=metric,
+                        budget_bytes=resolve_budget(infos, budget_bytes, budget_bits_per_weight))
     qg.meta.setdefault("quantization", {})["mixed_precision"] = {
         "plan": plan, "budget_bytes": budget_bytes, "budget_bits_per_weight": budget_bits_per_weight,
-        "sensitivity_method": sens_method, "sensitivity_metric": infos_metric(graph, sens_method, sens_metric),
+        "sensitivity_method": sens_method, "sensitivity_metric": metric,
         "sensitivity": {i.name: {str(b): v for b, v in i.sens.items()} for i in infos}}
     return qg, plan, table
 
 
-def infos_metric(graph, method, metric):
-    """The damage measure the sensitivities of `method` / `metric` are in (for tables and meta)."""
+def infos_metric(fg, method, metric):
+    """The damage measure the sensitivities of `method` / `metric` are in (for tables and
+    meta); fg: the prepared float graph (prepare_float), not prepared a second time here."""
     if method == "rtn":
         return "mse"
     if metric:
         return metric
     from .sensitivity import default_metric
-    return default_metric(prepare_float(graph))
+    return default_metric(fg)
