@@ -194,6 +194,7 @@ def bench_bgemm(b, rng):
 
 
 def bench_gemv(b, rng, l2_bytes):
+    from edgesdk.lower.mcu import pack_s4
     d = b.drv
     for bits in (8, 4):
         src = f"ek_gemv_s{bits}_cuda.cu"
@@ -204,11 +205,7 @@ def bench_gemv(b, rng, l2_bytes):
             scale = (rng.random(M) * 0.05 + 0.01).astype(np.float32)
             bias = rng.standard_normal(M).astype(np.float32)
             want = (x.astype(np.float32) @ wq.astype(np.float32).T) * scale + bias
-            if bits == 4:   # two nibbles per byte, low nibble = even k
-                u = (wq.astype(np.int16) & 15).astype(np.uint8)
-                packed = (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
-            else:
-                packed = wq
+            packed = pack_s4(wq) if bits == 4 else wq   # two nibbles per byte, low nibble = even k
             copies = max(1, _cdiv(2 * l2_bytes, packed.nbytes) + 1)
             px, ps, pb, py = d.upload(x), d.upload(scale), d.upload(bias), d.alloc(2 * M)
             pws = [d.upload(packed) for _ in range(copies)]

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from edgesdk.gpu.cuda_launch import driver_present
+from edgesdk.lower.mcu import pack_s4
 from edgesdk.reference.binary import bgemm, pack_bits
 from edgesdk.reference.quantized import qgemm
 from gpu_helpers import rand_requant
@@ -97,11 +98,7 @@ def test_weight_only_gemv(cuda, bits, ref):
     scale = (rng.random(M) * 0.05 + 0.01).astype(np.float32)
     b = rng.standard_normal(M).astype(np.float32)
     want = (x.astype(np.float32) @ wq.astype(np.float32).T) * scale + b
-    if bits == 4:   # two nibbles per byte, low nibble = even k
-        u = (wq.astype(np.int16) & 15).astype(np.uint8)
-        packed = (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
-    else:
-        packed = wq
+    packed = pack_s4(wq) if bits == 4 else wq   # two nibbles per byte, low nibble = even k
     name = f"ek_gemv_s{bits}_cuda" + ("_ref" if ref else "")
     fn = drv.function(cubins[f"ek_gemv_s{bits}_cuda.cu"], name)
     py = drv.alloc(2 * M)
