@@ -15,7 +15,7 @@ from edgesdk.hil.testbuild import SHAPE, write_affine_build
 from edgesdk.hil.transport import FaultyTransport, SerialTransport
 
 from edgesdk.hil.firmware import host_cc
-from hil_helpers import OnCommand
+from hil_helpers import OnCommand, assert_device_dies_with_host
 
 pytestmark = pytest.mark.skipif(host_cc() is None, reason="not installed: a host C compiler (gcc)")
 
@@ -149,29 +149,4 @@ def test_serial_port_that_vanishes(build):
 
 def test_no_device_process_left_when_the_host_is_killed(build):
     """The device process sees its pty hang up and exits: nothing is left behind."""
-    import subprocess
-    import sys
-    code = ("import time\nfrom edgesdk.hil import open_device\n"
-            f"with open_device({str(build)!r}) as dev:\n"
-            "    print(dev.client.t.proc.pid, flush=True)\n"
-            "    time.sleep(60)\n")
-    host = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(host.stdout.readline())
-        host.kill()
-        host.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-                with open(f"/proc/{pid}/stat") as f:
-                    if f.read().split()[2] == "Z":
-                        break
-            except (ProcessLookupError, FileNotFoundError):
-                break
-            time.sleep(0.05)
-        else:
-            pytest.fail(f"device process {pid} outlived its host")
-    finally:
-        if host.poll() is None:
-            host.kill()
+    assert_device_dies_with_host(build)

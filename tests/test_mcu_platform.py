@@ -161,10 +161,11 @@ def test_firmware_that_hangs_is_killed(tmp_path):
 @needs_arm
 def test_uart_over_tcp_with_pyserial(tmp_path):
     # The host-in-the-loop path: the UART on a TCP socket, the host on pyserial.
-    import socket
     import select
 
     import serial
+
+    from edgesdk.hil.qemu import free_port
 
     src = _write(tmp_path, "echo.c", r"""
         #include "ek_platform.h"
@@ -181,9 +182,7 @@ def test_uart_over_tcp_with_pyserial(tmp_path):
         # A free port can be taken by a parallel test between our probe and QEMU's bind; then
         # a connect would reach the other test's QEMU. So connect only once OUR QEMU says it
         # is listening (its "waiting for connection" line), else retry on another port.
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         with arm.running_firmware(info.elf, "mps2-an386", f"tcp:127.0.0.1:{port},server=on,wait=on") as proc:
             ready, _, _ = select.select([proc.stderr], [], [], 20)
             line = proc.stderr.readline().decode(errors="replace") if ready else ""
