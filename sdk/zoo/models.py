@@ -34,6 +34,21 @@ def fmnist_vgg(num_classes=10, width=16, hidden=64):
         nn.Linear(hidden, num_classes),
     )
 
+def fmnist_dscnn(num_classes=10, widths=(16, 32, 64, 64, 128, 128), strides=(2, 1, 2, 1, 1)):
+    """Depthwise-separable (MobileNet / DS-CNN style): a 3x3 conv, then one block per
+    further width (3x3 depthwise + 1x1 pointwise, each BN-ReLU; strides 28->14->7),
+    global average pool, linear head. ~35k params, ~2M MACs. The typical edge-CNN
+    shape where layers differ in sensitivity per byte: the first conv and the depthwise
+    layers are tiny (9 weights per channel) and fragile, the pointwise layers hold
+    ~85% of the weights and are robust (what mixed precision exploits)."""
+    layers = [nn.Conv2d(1, widths[0], 3, padding=1), nn.BatchNorm2d(widths[0]), nn.ReLU()]
+    for cin, cout, s in zip(widths[:-1], widths[1:], strides):
+        layers += [nn.Conv2d(cin, cin, 3, s, 1, groups=cin), nn.BatchNorm2d(cin), nn.ReLU(),
+                   nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU()]
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)]
+    return nn.Sequential(*layers)
+
+
 class _ResBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
