@@ -8,6 +8,9 @@
 - fmnist_vgg (edgesdk.zoo.models.fmnist_vgg): conv-conv-pool-conv-pool, a hidden FC layer
   and the head; trained on the first 55000 training images, so the last 5000 are a true
   validation split for choosing quantization settings (the test set is only reported).
+- fmnist_dscnn (edgesdk.zoo.models.fmnist_dscnn): a 3x3 conv, five depthwise-separable
+  blocks, global average pool, linear head (MobileNet / DS-CNN style); trained like
+  fmnist_vgg on the first 55000 training images.
 """
 import sys
 import time
@@ -18,11 +21,12 @@ import torch
 
 from edgesdk.data import load_fashion_mnist
 from edgesdk.zoo import fmnist_cnn
-from edgesdk.zoo.models import fmnist_vgg
+from edgesdk.zoo.models import fmnist_dscnn, fmnist_vgg
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / "results" / "fmnist_cnn_state.pt"
 VGG_CACHE = ROOT / "results" / "fmnist_vgg_state.pt"
+DSCNN_CACHE = ROOT / "results" / "fmnist_dscnn_state.pt"
 VAL = 5000  # the last VAL training images: validation split (held out of fmnist_vgg's training)
 
 
@@ -84,7 +88,13 @@ def trained_fmnist_vgg():
     return _cached(fmnist_vgg, VGG_CACHE, limit=60000 - VAL)
 
 
-MODELS = {"fmnist_cnn": trained_fmnist_cnn, "fmnist_vgg": trained_fmnist_vgg}
+def trained_fmnist_dscnn():
+    """fmnist_dscnn trained like fmnist_vgg (3 epochs Adam, one-cycle) on the first 55000 images."""
+    return _cached(fmnist_dscnn, DSCNN_CACHE, limit=60000 - VAL)
+
+
+MODELS = {"fmnist_cnn": trained_fmnist_cnn, "fmnist_vgg": trained_fmnist_vgg,
+          "fmnist_dscnn": trained_fmnist_dscnn}
 
 
 def validation_split(model_name=None, calib=512, val=VAL):
