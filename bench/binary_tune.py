@@ -1,13 +1,15 @@
 """Hyper-parameter selection for the binary benchmark, on a validation split of the TRAIN set.
 
 The test set is never touched here. Train images [0, --train) train, images [50000, 60000)
-validate; each candidate trains once (seed 0) from the cached float fmnist_cnn with the
-same budget for both methods, and the best validation accuracy per method picks the
+validate; each candidate trains once (seed 0) with the same budget for both methods,
+--protocol finetune (default): from the cached TRAINED float fmnist_cnn;
+--protocol scratch (the BiPer paper's): from a freshly initialised fmnist_cnn (seed 0),
+the whole network trained (grids named scratch_*); and the best validation accuracy per method picks the
 setting bench/binary_fmnist.py then reports on the test set with several seeds.
 Rows are appended to bench/results/binary_tune.json as they finish (a grid can be
 resumed or extended by name).
 
-    .venv/bin/python bench/binary_tune.py GRID [GRID ...] [--train 10000]
+    .venv/bin/python bench/binary_tune.py GRID [GRID ...] [--train 10000] [--protocol scratch]
 """
 import argparse
 import json
@@ -22,6 +24,7 @@ from quant_fmnist_model import trained_fmnist_cnn  # noqa: E402
 
 from edgesdk.binary import binarize, evaluate, train_recipe  # noqa: E402
 from edgesdk.data import load_fashion_mnist  # noqa: E402
+from edgesdk.zoo import fmnist_cnn  # noqa: E402
 from edgesdk.util.atomic import write_text  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "binary_tune.json"
@@ -69,48 +72,87 @@ GRIDS = {
                     ("ste", dict(_S, lr=0.2, freq=0.75, optimizer="sgd"))],
 }
 
+# From scratch (--protocol scratch): 3 + 3 epochs, the final benchmark's budget.
+_SS = dict(stage1_epochs=3, epochs=3)
+SCRATCH_GRIDS = {
+    # learning rate, both methods, the default (copy) latent init
+    "scratch_lr": [("ste", dict(_SS, lr=lr, freq=0.75)) for lr in (2e-3, 5e-3, 1e-2, 2e-2)]
+    + [("biper", dict(_SS, lr=lr, freq=f)) for lr in (2e-3, 5e-3, 1e-2) for f in (1.5, 3.0)],
+    # BiPer: latent init spread linearly over the rising half-period; the sine regularizer
+    "scratch_biper": [("biper", dict(_SS, lr=lr, freq=f, init="half_period")) for lr in (2e-3, 5e-3, 1e-2)
+                      for f in (1.5, 3.0)]
+    + [("biper", dict(_SS, lr=5e-3, freq=f, sine_penalty=0.05)) for f in (1.5, 3.0)],
+}
+GRIDS.update(SCRATCH_GRIDS)
+PROTOCOLS = ("finetune", "scratch")
+
+
+def base_model(protocol, seed=0):
+    """The model binarize() starts from: the trained float CNN, or a fresh seeded one."""
+    if protocol == "scratch":
+        torch.manual_seed(seed)
+        return fmnist_cnn()
+    return trained_fmnist_cnn()
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("grids", nargs="*", help=f"of {sorted(GRIDS)}; none: only re-derive the selection")
     ap.add_argument("--train", type=int, default=10000)
     ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--protocol", choices=PROTOCOLS, default="finetune",
+                    help="finetune the trained float model, or train a fresh one from scratch")
     a = ap.parse_args(argv)
     bad = [g for g in a.grids if g not in GRIDS]
     if bad:
         ap.error(f"unknown grid(s) {bad}; choose from {sorted(GRIDS)}")
+    # scratch_* grids are the scratch protocol's (3 + 3 epochs), the others fine-tuning's
+    wrong = [g for g in a.grids if (g in SCRATCH_GRIDS) != (a.protocol == "scratch")]
+    if wrong:
+        ap.error(f"grid(s) {wrong} do not belong to --protocol {a.protocol}")
     torch.set_num_threads(1)
     x, y = load_fashion_mnist("train")
     xv, yv = x[VAL[0]:VAL[1]], y[VAL[0]:VAL[1]]
     x, y = x[:a.train], y[:a.train]
-    base = trained_fmnist_cnn()
     doc = json.loads(OUT.read_text()) if OUT.exists() else {"validation": list(VAL), "rows": []}
     for grid in a.grids:
         for method, cfg in GRIDS[grid]:
             cfg = dict(cfg)
             freq, act, init = cfg.pop("freq"), cfg.pop("act", None), cfg.pop("init", "copy")
+            base = base_model(a.protocol, seed=0)    # fresh per candidate: the same init for all
             torch.manual_seed(0)
             m = binarize(base, method, freq=freq, act_surrogate=act, latent_init=init)
             t = time.time()
             train_recipe(m, x, y, batch=a.batch, seed=0, **cfg)
-            row = {"grid": grid, "method": method, "freq": freq, "act": next(l.act_surrogate for l in m.modules() if hasattr(l, "act_surrogate")),
+            row = {"grid": grid, "protocol": a.protocol, "method": method, "freq": freq, "act": next(l.act_surrogate for l in m.modules() if hasattr(l, "act_surrogate")),
                    "latent_init": init, "train": a.train, "batch": a.batch, **cfg,
                    "val_accuracy": evaluate(m, xv, yv), "seconds": round(time.time() - t, 1)}
             doc["rows"].append(row)
-            doc["selected"] = select(doc["rows"])
+            _select_all(doc)
             write_text(OUT, json.dumps(doc, indent=1))
             print(json.dumps(row), flush=True)
-    doc["selected"] = select(doc["rows"])
+    _select_all(doc)
     write_text(OUT, json.dumps(doc, indent=1))
-    for method, row in doc["selected"].items():
-        print(f"selected {method}: {row}")
+    for key in ("selected", "selected_scratch"):
+        for method, row in doc.get(key, {}).items():
+            print(f"{key} {method}: {row}")
     return 0
 
 
-def select(rows):
-    """Per method, the best validation accuracy among the runs on the most training data
-    (the small-data grids only choose which candidates get the larger confirmation run)."""
+def _select_all(doc):
+    # "selected" stays the fine-tuning protocol's pick (rows from before the protocol field)
+    doc["selected"] = select(doc["rows"], "finetune")
+    scratch = select(doc["rows"], "scratch")
+    if scratch:
+        doc["selected_scratch"] = scratch
+
+
+def select(rows, protocol="finetune"):
+    """Per method, the best validation accuracy among the protocol's runs on the most
+    training data (the small-data grids only choose which candidates get the larger
+    confirmation run). Rows without a protocol field are fine-tuning ones."""
     out = {}
+    rows = [r for r in rows if r.get("protocol", "finetune") == protocol]
     for method in ("biper", "ste"):
         mine = [r for r in rows if r["method"] == method]
         if mine:

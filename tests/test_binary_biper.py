@@ -164,9 +164,31 @@ def test_fold_init_keeps_the_float_signs_that_copy_would_flip():
     torch.testing.assert_close(folded.forward_weight().detach(), wf / (1.01 * wf.abs().max()), rtol=1e-5, atol=1e-6)
 
 
+def test_half_period_init_maps_a_random_init_linearly_onto_the_rising_half_period():
+    torch.manual_seed(5)
+    fresh = fmnist_cnn()                                     # random init: training from scratch
+    wf = fresh[4].weight.detach().clone()
+    spread = binarize(fresh, "biper", freq=3.0, latent_init="half_period")[4]
+    phase = spread.weight.detach() * spread.abs_freq()
+    # linear: one positive factor for the whole layer; the largest weight just inside pi/2
+    ratio = spread.weight.detach() / wf
+    torch.testing.assert_close(ratio, torch.full_like(ratio, float(ratio.flatten()[0])), rtol=1e-5, atol=0)
+    assert float(ratio.flatten()[0]) > 0
+    assert math.isclose(float(phase.abs().max()), 0.99 * math.pi / 2, rel_tol=1e-5)
+    # the square wave keeps the init's signs and the sine surrogate's gradient is alive everywhere
+    assert torch.equal(spread.binary_weight().detach(), torch.where(wf >= 0, 1.0, -1.0))
+    assert (torch.cos(phase) >= math.cos(0.99 * math.pi / 2) - 1e-6).all()
+    # the copied random init would straddle several half-periods: signs scrambled
+    copied = binarize(fresh, "biper", freq=3.0)[4]
+    assert (copied.binary_weight().detach() != torch.where(wf >= 0, 1.0, -1.0)).float().mean() > 0.2
+    # the same frequency (w_std from the init), so a schedule or penalty means the same thing
+    assert float(spread.w_std) == float(copied.w_std)
+
+
 @pytest.mark.parametrize("kw,match", [
     (dict(latent_init="zeros"), "latent_init 'zeros'"),
     (dict(method="ste", latent_init="fold"), "needs method 'biper'"),
+    (dict(method="ste", latent_init="half_period"), "latent_init 'half_period' needs method 'biper'"),
     (dict(act_surrogate="tanh"), "activation surrogate 'tanh'"),
 ])
 def test_binarize_bad_new_settings(kw, match):

@@ -46,7 +46,7 @@ def _replace(model, name, new):
     setattr(parent, parts[-1], new)
 
 
-LATENT_INITS = ("copy", "fold")
+LATENT_INITS = ("copy", "fold", "half_period")
 
 
 def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True, inplace=False,
@@ -55,7 +55,9 @@ def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True
     converted model; it needs training.
     act_surrogate: "approxsign" or "clipped"; default the method's own (BiPer: approxsign).
     latent_init: "copy" the float weights into the latent ones, or (BiPer) "fold" them into
-    the first half-period of the square wave (layers.fold_into_first_half_period)."""
+    the first half-period of the square wave (layers.fold_into_first_half_period), or
+    (BiPer, for a randomly initialised model) "half_period": scale them linearly onto the
+    rising half-period (layers.spread_over_half_period)."""
     if method not in METHODS:
         raise EdgeError(f"binarize: method {method!r}: choose one of {', '.join(METHODS)}")
     check_frequency(freq, "binarize freq")
@@ -63,8 +65,8 @@ def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True
         check_act_surrogate(act_surrogate)
     if latent_init not in LATENT_INITS:
         raise EdgeError(f"binarize: latent_init {latent_init!r}: choose one of {', '.join(LATENT_INITS)}")
-    if latent_init == "fold" and method != "biper":
-        raise EdgeError(f"binarize: latent_init 'fold' needs method 'biper' (a period), not {method!r}")
+    if latent_init != "copy" and method != "biper":
+        raise EdgeError(f"binarize: latent_init {latent_init!r} needs method 'biper' (a period), not {method!r}")
     if not inplace:
         model = copy.deepcopy(model)
     for name, m in _select(model, layers, keep_first_last, "binary"):
@@ -79,6 +81,8 @@ def binarize(model, method="biper", freq=0.75, layers=None, keep_first_last=True
             new.act_surrogate = act_surrogate
         if latent_init == "fold":
             new.fold_into_first_half_period()
+        elif latent_init == "half_period":
+            new.spread_over_half_period()
         _replace(model, name, new)
     return model
 

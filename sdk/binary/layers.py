@@ -159,6 +159,22 @@ class _BinaryMixin:
             u = w / (1.01 * w.abs().max().clamp_min(1e-12))
             w.copy_(torch.asin(u) / self.abs_freq())
 
+    def spread_over_half_period(self):
+        """Latent init for training from scratch (BiPer): a linear map of the (random) weights
+        onto the rising half-period, latent w = w * (0.99 * pi / 2) / (max|w| * freq). A random
+        init copied as is spreads over several periods (|w| up to 1.7 std for a uniform init,
+        half a period is pi / freq std), so its sign pattern is sign(sin(freq w)), unrelated to
+        the init's own sign, and many weights sit near a crest where the sine surrogate's
+        gradient cos(freq w) vanishes. Linear, unlike `fold`'s arcsin (which piles a uniform
+        init up at the crests), so the latents keep the init's uniform shape: signs kept,
+        sin(freq w) monotone in w, every gradient nonzero at the start."""
+        if self.method != "biper":
+            raise EdgeError("spread_over_half_period: only BiPer layers have a period")
+        with torch.no_grad():
+            w = self.weight
+            # 0.99: the largest weight stays off the crest, where cos (the gradient) is 0
+            w.mul_(0.99 * (math.pi / 2) / (w.abs().max().clamp_min(1e-12) * self.abs_freq()))
+
     def sine_penalty(self):
         """mean(sin^2(freq * w)): BiPer's regularizer (0 for STE layers)."""
         if self.method != "biper":
