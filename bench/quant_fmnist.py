@@ -1,11 +1,14 @@
-"""Quantization on two trained Fashion-MNIST CNNs: accuracy and model bytes for float,
+"""Quantization on three trained Fashion-MNIST CNNs: accuracy and model bytes for float,
 int8 PTQ, 4-bit (round-to-nearest and layer-wise calibrated), mixed precision at the
 4-bit size budget, and QAT (8-bit and 4-bit weights).
 
 Models (bench/quant_fmnist_model.py trains and caches them):
 - fmnist_cnn: 3 convs + GAP + linear head (14k weights, two convs hold 97% of them);
 - fmnist_vgg: conv-conv-pool-conv-pool + a hidden FC layer (115k weights, 87% in the
-  FC layer), the ordinary CNN shape where layers differ in size and sensitivity.
+  FC layer), the ordinary CNN shape where layers differ in size and sensitivity;
+- fmnist_dscnn: a 3x3 conv + five depthwise-separable blocks + GAP + linear head (35k
+  weights, 85% in the 1x1 pointwise convs; tiny depthwise layers), the MobileNet/DS-CNN
+  edge shape.
 
 Goals (checked here and reported, per model): int8 PTQ loses <= 0.5 points, 4-bit
 layer-wise <= 1.5 points, mixed precision beats uniform 4-bit at the same size. The
@@ -13,10 +16,12 @@ layer-wise calibration has a seed (its sample subset and minibatches): the 4-bit
 mixed rows run the same seeds and compare means. Every plan the MILP could pick is
 scored on a validation split of the training set in bench/quant_mixed_enumerate.py.
 
-    .venv/bin/python bench/quant_fmnist.py [--test N] [--seeds 3] [--models fmnist_cnn,fmnist_vgg]
+    .venv/bin/python bench/quant_fmnist.py [--test N] [--seeds 3] [--models fmnist_cnn,fmnist_vgg,fmnist_dscnn]
+    .venv/bin/python bench/quant_fmnist.py --models fmnist_dscnn --merge
 
 Prints tables and writes bench/results/quant_fmnist.json (top-level rows/goals: fmnist_cnn,
-as before; "models": every model's rows and goals).
+as before; "models": every model's rows and goals). --merge measures only --models and
+replaces their blocks in the stored JSON, keeping the other models' measurements.
 """
 import argparse
 import json
@@ -41,6 +46,7 @@ RESULTS = Path(__file__).resolve().parent / "results" / "quant_fmnist.json"
 DESCRIPTION = {
     "fmnist_cnn": "edgesdk.zoo.fmnist_cnn (3 epochs Adam, all 60000 train images, cached state_dict)",
     "fmnist_vgg": "edgesdk.zoo.models.fmnist_vgg (3 epochs Adam, first 55000 train images, cached state_dict)",
+    "fmnist_dscnn": "edgesdk.zoo.models.fmnist_dscnn (3 epochs Adam, first 55000 train images, cached state_dict)",
 }
 
 
@@ -54,6 +60,22 @@ def int_accuracy(qg, x, y, batch=500):
         q = run(g, Q.quantize_inputs(qg, {inp: xb}))[out]
         correct += int((q.reshape(len(xb), -1).argmax(1) == y[i:i + batch]).sum())
     return correct / len(x)
+
+
+def int_kl_to_float(qg, x, float_logits, batch=500):
+    """Mean KL(float || quantized) of the class distributions (dequantized integer logits):
+    a finer measure of the distance to float than the accuracy, whose differences at
+    these sizes are a few images."""
+    inp, out = qg.inputs[0], qg.outputs[0]
+    kl = []
+    for i in range(0, len(x), batch):
+        xb = x[i:i + batch]
+        g = widen_batch(qg, len(xb))
+        q = Q.dequantize_outputs(qg, run(g, Q.quantize_inputs(qg, {inp: xb})))[out].reshape(len(xb), -1)
+        lq = torch.log_softmax(torch.as_tensor(q, dtype=torch.float64), 1)
+        lf = torch.log_softmax(torch.as_tensor(float_logits[i:i + batch], dtype=torch.float64), 1)
+        kl.append(float((lf.exp() * (lf - lq)).sum(1).sum()))
+    return sum(kl) / len(x)
 
 
 def float_bytes(model):
@@ -116,12 +138,17 @@ def bench_model(name, args, xt, yt, calib, xq, yq):
                      "weight_bytes": int(wbytes), "seconds": round(secs, 1), **extra})
         print(f"  [{name}] {config}: {acc * 100:.2f}% ({nbytes} bytes, {secs:.0f} s)", flush=True)
 
+    def kl_fields(kls):
+        return {"kl_to_float_per_seed": [round(k, 5) for k in kls], "kl_to_float_mean": round(float(np.mean(kls)), 5)}
+
     def seeded(per_seed):
         accs = [round(a * 100, 2) for a in per_seed]
         return {"seeds": seeds, "accuracy_per_seed": accs, "accuracy_std": round(float(np.std(accs)), 3)}
 
     t = time.time()
     add("float32", evaluate(model, xt, yt), float_bytes(model), time.time() - t)
+    with torch.no_grad():
+        float_logits = model(torch.from_numpy(xt)).numpy()
 
     t = time.time()
     q8 = Q.quantize(g, calib)
@@ -132,11 +159,13 @@ def bench_model(name, args, xt, yt, calib, xq, yq):
     add("4-bit weights, round to nearest", int_accuracy(q4r, xt, yt), q4r, time.time() - t)
 
     t = time.time()
-    uniform, accs4 = [], []
+    uniform, accs4, kls4 = [], [], []
     for s in seeds:
         uniform.append(Q.quantize(g, calib, weight_bits=4, layerwise=True, seed=s))
         accs4.append(int_accuracy(uniform[-1], xt, yt))
-    add("4-bit weights, layer-wise calibrated", float(np.mean(accs4)), uniform[0], time.time() - t, **seeded(accs4))
+        kls4.append(int_kl_to_float(uniform[-1], xt, float_logits))
+    add("4-bit weights, layer-wise calibrated", float(np.mean(accs4)), uniform[0], time.time() - t, **seeded(accs4),
+        **kl_fields(kls4))
 
     from edgesdk.quant.mixed import format_plan, layer_sensitivity, plan_mixed_precision, quantize_to_budget
     budget = weight_only_bytes(uniform[0])
@@ -146,17 +175,21 @@ def bench_model(name, args, xt, yt, calib, xq, yq):
     infos = layer_sensitivity(g, calib, seed=0)
     plan = plan_mixed_precision(infos, budget_bytes=budget)
     print(format_plan(infos, plan, metric="kl", budget_bytes=budget))
-    plans, accsm, qms = [], [], []
+    plans, accsm, qms, klsm = [], [], [], []
     for s in seeds:
         qm = Q.quantize(g, calib, weight_bits=plan, seed=s)
         plans.append(plan)
         qms.append(qm)
         # The plan may be uniform 4-bit: then the graph is the uniform row's (same seed) bit for bit.
-        accsm.append(accs4[s] if same_constants(qm, uniform[s]) else int_accuracy(qm, xt, yt))
+        same = same_constants(qm, uniform[s])
+        accsm.append(accs4[s] if same else int_accuracy(qm, xt, yt))
+        klsm.append(kls4[s] if same else int_kl_to_float(qm, xt, float_logits))
     add("mixed 2/4/8 (MILP) at the 4-bit budget", float(np.mean(accsm)), qms[0], time.time() - t,
         plan=plan, budget_bytes=budget, sensitivity_values={i.name: i.sens for i in infos},
+        plan_table=[{"layer": i.name, "op": i.op, "params": i.params, "bits": plan[i.name]} for i in infos],
         weight_bytes_per_seed=[weight_only_bytes(q) for q in qms],
-        sensitivity="layer-wise calibrated, KL on held-out calibration samples (seed 0)", **seeded(accsm))
+        sensitivity="layer-wise calibrated, KL on held-out calibration samples (seed 0)", **seeded(accsm),
+        **kl_fields(klsm))
 
     t = time.time()
     fine = (2, 3, 4, 5, 6, 8)
@@ -188,6 +221,7 @@ def bench_model(name, args, xt, yt, calib, xq, yq):
         "mixed_248_beats_uniform_4bit": m_mean > u_mean,
         "mixed_248_minus_uniform_4bit_points": round(m_mean - u_mean, 3),
         "mixed_248_plan_is_uniform_4bit": all(set(p.values()) == {4} for p in plans),
+        "mixed_248_kl_to_float_lower_than_uniform_4bit": float(np.mean(klsm)) < float(np.mean(kls4)),
         "mixed_2to8_beats_uniform_4bit": rows[5]["accuracy"] > round(accs4[0] * 100, 2),
         "mixed_weight_bytes_le_4bit": max(rows[4]["weight_bytes"], rows[5]["weight_bytes"]) <= rows[3]["weight_bytes"],
     }
@@ -209,6 +243,9 @@ def enumeration_summary(name):
     mixed = [r for r in e["rows"] if set(r["plan"]) != {4}]
     best_mixed = max(mixed, key=lambda r: r["accuracy_mean"]) if mixed else None
     return {"file": path.name, "plans_scored": len(e["rows"]), "seeds": e["seeds"],
+            "plans_scored_how": e.get("plans_scored", "every maximal plan"),
+            "mixed_plans_beat_uniform_on_val": [r["plan"] for r in mixed
+                                                if r["accuracy_mean"] > e["uniform_4bit"]["accuracy_mean"]],
             "float_val_accuracy": e.get("float_val_accuracy"),
             "uniform_4bit_val_accuracy": round(e["uniform_4bit"]["accuracy_mean"], 2),
             "best_mixed_plan": best_mixed and best_mixed["plan"],
@@ -224,30 +261,87 @@ def enumeration_summary(name):
                                                 for k in e["sensitivity_models"]}}
 
 
+def _row(d, prefix):
+    return next(r for r in d["rows"] if r["config"].startswith(prefix))
+
+
 def mixed_goal_summary(per_model):
     """The mixed-precision goal, per model, with the evidence and the reason when it is not met."""
     out = {"goal": "mixed 2/4/8 (MILP) beats uniform 4-bit layer-wise at the same weight bytes "
                    "(mean test accuracy over the same calibration seeds)"}
     for name, d in per_model.items():
         gl, enum = d["goals"], enumeration_summary(name)
+        uni, mix = _row(d, "4-bit weights, layer-wise"), _row(d, "mixed 2/4/8")
         entry = {"model": name, "met": gl["mixed_248_beats_uniform_4bit"],
                  "mixed_minus_uniform_points": gl["mixed_248_minus_uniform_4bit_points"],
                  "plan_is_uniform_4bit": gl["mixed_248_plan_is_uniform_4bit"],
+                 "outcome": ("met" if gl["mixed_248_beats_uniform_4bit"] else
+                             "tie (same graph)" if gl["mixed_248_plan_is_uniform_4bit"] else "not met"),
+                 "uniform_4bit_accuracy_per_seed": uni.get("accuracy_per_seed"),
+                 "mixed_accuracy_per_seed": mix.get("accuracy_per_seed"),
+                 "uniform_4bit_accuracy_std": uni.get("accuracy_std"),
+                 "mixed_accuracy_std": mix.get("accuracy_std"),
+                 "plan": mix.get("plan"),
                  "uniform_4bit_drop_from_float_points": gl["4bit_layerwise_drop_points"],
                  "validation_enumeration": enum}
+        if "kl_to_float_mean" in mix:
+            entry["uniform_4bit_test_kl_to_float_per_seed"] = uni["kl_to_float_per_seed"]
+            entry["mixed_test_kl_to_float_per_seed"] = mix["kl_to_float_per_seed"]
         if not entry["met"] and entry["plan_is_uniform_4bit"]:
             why = (f"the MILP chose uniform 4-bit (a tie). Uniform 4-bit with layer-wise calibration loses only "
                    f"{gl['4bit_layerwise_drop_points']} test points to float")
-            if enum:
+            if enum and enum.get("plans_scored_how", "every maximal plan") == "every maximal plan":
                 why += (f"; on the validation split every other maximal {{2,4,8}} plan within the budget "
                         f"(no layer can move up a width) is worse "
                         f"(best mixed {enum['best_mixed_plan']}: {enum['best_mixed_val_accuracy']} vs uniform "
                         f"{enum['uniform_4bit_val_accuracy']}, float {enum['float_val_accuracy']}), so uniform is "
                         f"the right pick and no {{2,4,8}} plan can beat it on this model")
             entry["why_not_met"] = why
+        elif not entry["met"]:
+            entry["why_not_met"] = (
+                f"the MILP chose a mixed plan, which loses {-gl['mixed_248_minus_uniform_4bit_points']} test points "
+                f"to uniform 4-bit (per seed {mix.get('accuracy_per_seed')} vs {uni.get('accuracy_per_seed')}); "
+                f"uniform 4-bit is only {gl['4bit_layerwise_drop_points']} points below float, so there is "
+                f"little for any plan to win back")
         out[name] = entry
-    out["met_on_any_model"] = any(out[m]["met"] for m in per_model)
+    out["met_on"] = [m for m in per_model if out[m]["outcome"] == "met"]
+    out["tie_on"] = [m for m in per_model if out[m]["outcome"].startswith("tie")]
+    out["not_met_on"] = [m for m in per_model if out[m]["outcome"] == "not met"]
+    out["met_on_any_model"] = bool(out["met_on"])
+    out["summary"] = (f"met on {', '.join(out['met_on']) or 'no model'}; tie (MILP picks uniform 4-bit) on "
+                      f"{', '.join(out['tie_on']) or 'no model'}; not met (mixed plan loses) on "
+                      f"{', '.join(out['not_met_on']) or 'no model'}")
     return out
+
+
+def top_level_goals(per_model, main_name):
+    """The main model's goals plus the mixed-precision result of every model."""
+    goals = dict(per_model[main_name]["goals"])
+    goals["mixed_248_beats_uniform_4bit_by_model"] = {m: d["goals"]["mixed_248_beats_uniform_4bit"]
+                                                     for m, d in per_model.items()}
+    goals["mixed_248_minus_uniform_4bit_points_by_model"] = {
+        m: d["goals"]["mixed_248_minus_uniform_4bit_points"] for m, d in per_model.items()}
+    return goals
+
+
+def merge(measured, args, seconds):
+    """Replace the measured models' blocks in the stored JSON; the others stay as measured before."""
+    doc = json.loads(RESULTS.read_text())
+    if doc["test_images"] != args.test or doc["calibration_images"] != args.calib or doc["seeds"] != args.seeds:
+        sys.exit(f"--merge: the stored run used {doc['test_images']} test / {doc['calibration_images']} calibration "
+                 f"images and {doc['seeds']} seeds; run with the same settings")
+    doc["models"].update(measured)
+    main_name = next(iter(doc["models"]))  # the first stored model keeps the top-level rows/goals
+    top = doc["models"][main_name]
+    doc.update(rows=top["rows"], accuracy=top["accuracy"], model=top["model"], params=top["params"],
+               goals=top_level_goals(doc["models"], main_name),
+               mixed_precision_goal=mixed_goal_summary(doc["models"]))
+    doc.setdefault("merged_runs", []).append({"models": sorted(measured), "seconds": round(seconds, 1),
+                                              "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())})
+    with atomic_path(RESULTS) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2, default=lambda o: o.item() if hasattr(o, "item") else str(o)))
+    print(json.dumps(doc["mixed_precision_goal"], indent=2))
+    print(f"merged {sorted(measured)} into {RESULTS}")
 
 
 def main():
@@ -257,6 +351,9 @@ def main():
     ap.add_argument("--qat-samples", type=int, default=20000)
     ap.add_argument("--seeds", type=int, default=3, help="layer-wise calibration seeds (4-bit and mixed rows)")
     ap.add_argument("--models", default="fmnist_cnn,fmnist_vgg")
+    ap.add_argument("--merge", action="store_true",
+                    help="measure only --models and replace their blocks in the stored JSON (the top-level "
+                         "rows/goals stay the stored main model's unless it is re-measured)")
     ap.add_argument("--summarize-only", action="store_true",
                     help="measure nothing: recompute the mixed-precision goal summary of the existing JSON "
                          "(after bench/quant_mixed_enumerate.py ran)")
@@ -275,14 +372,17 @@ def main():
     calib = xtr[:args.calib]
     xq, yq = xtr[:args.qat_samples], ytr[:args.qat_samples]
     names = [m for m in args.models.split(",") if m]
-    per_model = {m: bench_model(m, args, xt, yt, calib, xq, yq) for m in names}
+    unknown = [m for m in names if m not in MODELS]
+    if unknown:
+        sys.exit(f"--models: unknown {unknown}; expected some of {sorted(MODELS)}")
+    measured = {m: bench_model(m, args, xt, yt, calib, xq, yq) for m in names}
+    if args.merge:
+        merge(measured, args, time.time() - t0)
+        return
+    per_model = measured
     main_name = names[0]
     top = per_model[main_name]
-    goals = dict(top["goals"])
-    goals["mixed_248_beats_uniform_4bit_by_model"] = {m: d["goals"]["mixed_248_beats_uniform_4bit"]
-                                                     for m, d in per_model.items()}
-    goals["mixed_248_minus_uniform_4bit_points_by_model"] = {
-        m: d["goals"]["mixed_248_minus_uniform_4bit_points"] for m, d in per_model.items()}
+    goals = top_level_goals(per_model, main_name)
     doc = {"model": top["model"], "params": top["params"], "test_images": len(xt), "calibration_images": len(calib),
            "seeds": args.seeds, "rows": top["rows"], "goals": goals, "accuracy": top["accuracy"],
            "models": per_model, "mixed_precision_goal": mixed_goal_summary(per_model),

@@ -3,7 +3,10 @@ same layer-wise calibration as the uniform 4-bit row, scored on a validation spl
 from the TRAIN set (never the test set). It tells whether a mixed plan can beat uniform
 4-bit at all, and whether the sensitivity model + MILP (edgesdk.quant.mixed) finds it.
 
-    .venv/bin/python bench/quant_mixed_enumerate.py [--model fmnist_cnn|fmnist_lenet] [--seeds 3]
+    .venv/bin/python bench/quant_mixed_enumerate.py [--model fmnist_cnn|fmnist_vgg|fmnist_dscnn] [--seeds 3]
+
+With many layers (fmnist_dscnn: 12, thousands of maximal plans) only uniform 4-bit and the
+plan each sensitivity model's MILP picks are scored (--max-plans).
 
 Writes bench/results/quant_mixed_enumerate_<model>.json.
 """
@@ -75,6 +78,10 @@ def main():
     ap.add_argument("--seeds", type=int, default=3, help="layer-wise calibration seeds per plan")
     ap.add_argument("--calib", type=int, default=512)
     ap.add_argument("--val", type=int, default=5000)
+    ap.add_argument("--max-plans", type=int, default=40,
+                    help="score every maximal plan only up to this many; else uniform 4-bit and the MILP plans")
+    ap.add_argument("--max-layers-to-enumerate", type=int, default=8,
+                    help="above this many layers the 3^L plans are not even listed")
     ap.add_argument("--reuse-scores", action="store_true",
                     help="keep the measured plan scores of the existing JSON (same plans, seeds, data) and "
                          "only recompute the sensitivity models' predictions")
@@ -94,8 +101,26 @@ def main():
         float_logits = model(torch.from_numpy(xv)).numpy()
     float_acc = round(float((float_logits.argmax(1) == yv).mean() * 100), 2)
     rows = []
-    plans = list(maximal_plans(params, budget))
-    print(f"{args.model}: layers {dict(zip(names, params))}, budget {budget} bytes, {len(plans)} plans", flush=True)
+    # What each sensitivity model predicts, and the plan its MILP picks.
+    from edgesdk.quant.mixed import layer_sensitivity, plan_mixed_precision
+    predicted, sens_infos = {}, {}
+    # calibrated/*: fitted on half the calibration samples, damage measured on the other half.
+    for method, metric in (("rtn", None), ("calibrated", "mse"), ("calibrated", "kl")):
+        t = time.time()
+        infos = layer_sensitivity(g, xc, method=method, metric=metric)
+        plan = plan_mixed_precision(infos, budget_bytes=budget)
+        key = f"{method}/{metric or 'mse'}"
+        sens_infos[key] = infos
+        predicted[key] = {"sens": {i.name: i.sens for i in infos}, "milp_plan": [plan[n] for n in names],
+                          "seconds": round(time.time() - t, 1)}
+        print(f"  sensitivity {key}: MILP plan {predicted[key]['milp_plan']} ({time.time() - t:.0f} s)", flush=True)
+    plans = list(maximal_plans(params, budget)) if len(params) <= args.max_layers_to_enumerate else []
+    enumerated = 0 < len(plans) <= args.max_plans
+    if not enumerated:
+        # Too many to score: uniform 4-bit and every sensitivity model's MILP plan.
+        plans = list(dict.fromkeys([(4,) * len(params)] + [tuple(p["milp_plan"]) for p in predicted.values()]))
+    print(f"{args.model}: layers {dict(zip(names, params))}, budget {budget} bytes, {len(plans)} plans "
+          f"({'every maximal plan' if enumerated else 'uniform 4-bit and the MILP plans'})", flush=True)
     for combo in plans:
         plan = dict(zip(names, combo))
         per_seed = []
@@ -114,25 +139,15 @@ def main():
         print(f"  {combo}: {row['weight_bytes']:>7} B  val acc {row['accuracy_mean']:.2f} +- "
               f"{row['accuracy_std']:.2f}  KL {row['kl_to_float_mean']:.4f}  CE {row['cross_entropy_mean']:.4f}",
               flush=True)
-    # What each sensitivity model predicts, and the plan its MILP picks.
-    from edgesdk.quant.mixed import layer_sensitivity, plan_mixed_precision
-    predicted = {}
-    # calibrated/*: fitted on half the calibration samples, damage measured on the other half.
-    for method, metric in (("rtn", None), ("calibrated", "mse"), ("calibrated", "kl")):
-        t = time.time()
-        infos = layer_sensitivity(g, xc, method=method, metric=metric)
-        plan = plan_mixed_precision(infos, budget_bytes=budget)
-        key = f"{method}/{metric or 'mse'}"
-        predicted[key] = {"sens": {i.name: i.sens for i in infos}, "milp_plan": [plan[n] for n in names],
-                          "seconds": round(time.time() - t, 1)}
+    for key, infos in sens_infos.items():
         for r in rows:
             r.setdefault("predicted", {})[key] = sum(i.sens[b] for i, b in zip(infos, r["plan"]))
-        print(f"  sensitivity {key}: MILP plan {predicted[key]['milp_plan']} ({time.time() - t:.0f} s)", flush=True)
     uniform = next(r for r in rows if set(r["plan"]) == {4})
     best = max(rows, key=lambda r: r["accuracy_mean"])
     best_kl = min(rows, key=lambda r: r["kl_to_float_mean"])
     doc = {"model": args.model, "layers": names, "params": params, "budget_bytes": budget,
            "validation": f"{len(xv)} TRAIN images held out of calibration", "seeds": args.seeds,
+           "plans_scored": "every maximal plan" if enumerated else "uniform 4-bit and the MILP plans only",
            "float_val_accuracy": float_acc,
            "headroom_over_uniform_4bit_points": round(float_acc - uniform["accuracy_mean"], 2),
            "uniform_4bit": uniform, "best_by_val_accuracy": best, "best_by_val_kl": best_kl,
