@@ -82,6 +82,8 @@ def main():
                     help="score every maximal plan only up to this many; else uniform 4-bit and the MILP plans")
     ap.add_argument("--max-layers-to-enumerate", type=int, default=8,
                     help="above this many layers the 3^L plans are not even listed")
+    ap.add_argument("--context", action="store_true",
+                    help="also the sensitivity measured with the other layers at 4 bits (calibrated/kl@4)")
     ap.add_argument("--reuse-scores", action="store_true",
                     help="keep the measured plan scores of the existing JSON (same plans, seeds, data) and "
                          "only recompute the sensitivity models' predictions")
@@ -105,11 +107,16 @@ def main():
     from edgesdk.quant.mixed import layer_sensitivity, plan_mixed_precision
     predicted, sens_infos = {}, {}
     # calibrated/*: fitted on half the calibration samples, damage measured on the other half.
-    for method, metric in (("rtn", None), ("calibrated", "mse"), ("calibrated", "kl")):
+    # calibrated/kl@4: each layer measured with the other layers at 4 bits (the budget's mean
+    # width) instead of float (edgesdk.quant.sensitivity, context_bits).
+    models = [("rtn", None, None), ("calibrated", "mse", None), ("calibrated", "kl", None)]
+    if args.context:
+        models.append(("calibrated", "kl", 4))
+    for method, metric, context in models:
         t = time.time()
-        infos = layer_sensitivity(g, xc, method=method, metric=metric)
+        infos = layer_sensitivity(g, xc, method=method, metric=metric, context_bits=context)
         plan = plan_mixed_precision(infos, budget_bytes=budget)
-        key = f"{method}/{metric or 'mse'}"
+        key = f"{method}/{metric or 'mse'}" + (f"@{context}" if context else "")
         sens_infos[key] = infos
         predicted[key] = {"sens": {i.name: i.sens for i in infos}, "milp_plan": [plan[n] for n in names],
                           "seconds": round(time.time() - t, 1)}

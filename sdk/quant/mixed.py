@@ -60,15 +60,19 @@ SENS_METHODS = ("calibrated", "rtn")
 
 
 def layer_sensitivity(graph, calib, choices=CHOICES, samples=256, seed=0, method="calibrated", metric=None,
-                      steps=300):
+                      steps=300, context_bits=None):
     """[LayerInfo] for every Conv/Gemm/MatMul with constant weights, in graph order.
 
     method "calibrated": layer-wise calibrated weights, damage by `metric` ("kl" for a
     classifier output, else "mse"; see edgesdk.quant.sensitivity). method "rtn": round to
     nearest, relative output MSE (the metric argument is then ignored).
+    context_bits (method "calibrated" only): the other layers at this width instead of
+    float while one layer is measured (edgesdk.quant.sensitivity).
     """
     if method not in SENS_METHODS:
         raise QuantizeError(f"sensitivity method {method!r}: expected one of {', '.join(SENS_METHODS)}")
+    if context_bits is not None and method != "calibrated":
+        raise QuantizeError(f"sensitivity context_bits needs method 'calibrated', not {method!r}")
     fg = prepare_float(graph)
     if method == "calibrated":
         from .sensitivity import calibrated_sensitivity, default_metric
@@ -79,7 +83,7 @@ def layer_sensitivity(graph, calib, choices=CHOICES, samples=256, seed=0, method
                                 f"{[tuple(fg.tensors[o].shape) for o in fg.outputs]}")
         nodes = _layers(fg)
         sens = calibrated_sensitivity(fg, normalize_calib(fg, calib), nodes, choices, samples=samples,
-                                      metric=metric, steps=steps, seed=seed)
+                                      metric=metric, steps=steps, seed=seed, context_bits=context_bits)
         return [LayerInfo(n.name, n.op, n.inputs[1], int(fg.const(n.inputs[1]).size), sens[n.name])
                 for n in nodes]
     calib = normalize_calib(fg, calib)
@@ -170,18 +174,20 @@ def format_plan(infos, plan, choices=CHOICES, metric=None, budget_bytes=None):
 
 
 def quantize_to_budget(graph, calib, budget_bytes=None, budget_bits_per_weight=None, choices=CHOICES,
-                       sens_samples=256, sens_method="calibrated", sens_metric=None, **kw):
+                       sens_samples=256, sens_method="calibrated", sens_metric=None, sens_context_bits=None, **kw):
     """Sensitivity -> MILP plan -> quantize(weight_bits=plan). Returns (graph, plan, table).
 
     sens_method / sens_metric: see layer_sensitivity; the calibrated sensitivity uses the
-    same number of layer-wise steps (kw layerwise_steps) and seed as the quantization."""
+    same number of layer-wise steps (kw layerwise_steps) and seed as the quantization;
+    sens_context_bits: see layer_sensitivity."""
     # Check the budget before the (slow) sensitivity analysis: an impossible one fails at once.
     fg = prepare_float(graph)
     sizes = [LayerInfo(n.name, n.op, n.inputs[1], int(fg.const(n.inputs[1]).size), {b: 0.0 for b in choices})
              for n in _layers(fg)]
     plan_mixed_precision(sizes, budget_bytes, budget_bits_per_weight, choices)
     infos = layer_sensitivity(graph, calib, choices, samples=sens_samples, seed=kw.get("seed", 0),
-                              method=sens_method, metric=sens_metric, steps=kw.get("layerwise_steps", 300))
+                              method=sens_method, metric=sens_metric, steps=kw.get("layerwise_steps", 300),
+                              context_bits=sens_context_bits)
     plan = plan_mixed_precision(infos, budget_bytes, budget_bits_per_weight, choices)
     qg = quantize(graph, calib, weight_bits=plan, **kw)
     metric = infos_metric(fg, sens_method, sens_metric)
@@ -189,7 +195,7 @@ def quantize_to_budget(graph, calib, budget_bytes=None, budget_bits_per_weight=N
                         budget_bytes=resolve_budget(infos, budget_bytes, budget_bits_per_weight))
     qg.meta.setdefault("quantization", {})["mixed_precision"] = {
         "plan": plan, "budget_bytes": budget_bytes, "budget_bits_per_weight": budget_bits_per_weight,
-        "sensitivity_method": sens_method, "sensitivity_metric": metric,
+        "sensitivity_method": sens_method, "sensitivity_metric": metric, "sensitivity_context_bits": sens_context_bits,
         "sensitivity": {i.name: {str(b): v for b, v in i.sens.items()} for i in infos}}
     return qg, plan, table
 

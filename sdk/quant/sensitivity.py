@@ -20,6 +20,12 @@ the ranking of plans depends on them:
 The calibration fits on one part of the calibration samples and the damage is measured
 on the others (split_sizes), because a calibrated layer always looks better on the
 samples it was fitted to than on new inputs, and the more so the more weights it has.
+
+context_bits (optional): measure layer l at b bits with every OTHER measured layer
+quantized at context_bits (e.g. 4, the mean width of a 4-bit budget) instead of float.
+Errors do not add up exactly: a layer whose error is swamped by the others' counts for
+less than it does alone. Every layer's sens[context_bits] is then the same number (the
+all-context model), so the MILP still compares the same plans, with other costs.
 """
 import numpy as np
 
@@ -82,20 +88,21 @@ def _orientation(graph, node):
 
 
 def calibrated_sensitivity(fg, calib, layers, choices, samples=256, metric=None, steps=300, seed=0,
-                           calibrated=True):
+                           calibrated=True, context_bits=None):
     """{layer name: {bits: damage}} for the prepared float graph `fg` (see the module doc).
 
     layers: the Conv/Gemm/MatMul nodes to measure. calibrated=False gives round-to-nearest
     (MSE-optimal per-channel scales below 8 bits) instead of the layer-wise calibration.
+    context_bits: None (the others stay float) or the width of the other layers.
     """
     from ..reference import run
-    from .ptq import Layer
-    from .refine import adaquant_layer
 
     metric = metric or default_metric(fg)
     from .ptq import QuantizeError
     if metric not in ("kl", "mse"):
         raise QuantizeError(f"sensitivity metric {metric!r}: expected kl or mse")
+    if context_bits is not None and context_bits not in (2, 3, 4, 5, 6, 7, 8):
+        raise QuantizeError(f"sensitivity context_bits {context_bits!r}: expected a weight width 2..8")
     calib = normalize_calib(fg, calib)
     n_all = next(iter(calib.values())).shape[0]
     n_fit, n_eval = split_sizes(n_all, samples)
@@ -109,38 +116,60 @@ def calibrated_sensitivity(fg, calib, layers, choices, samples=256, metric=None,
                             f"use the round-to-nearest sensitivity (method 'rtn')")
     env = run(g, fit, keep_intermediates=True)
     damage = OutputDamage(ge, run(ge, held)[ge.outputs[0]], metric)
+    # Every layer's quantized (weight, bias) at every width, each fitted on the float
+    # layer input/output; then the damages, alone or in the context width.
+    widths = tuple(dict.fromkeys(tuple(choices) + ((context_bits,) if context_bits is not None else ())))
+    quantized = {node.name: {bits: _quantized_layer(g, g.node(node.name), env, bits, steps, seed, calibrated)
+                             for bits in widths} for node in layers}
+    base = ge.copy()
+    if context_bits is not None:
+        for node in layers:
+            _set_layer(base, g.node(node.name), *quantized[node.name][context_bits])
     out = {}
     for node in layers:
         gn = g.node(node.name)
-        wname = gn.inputs[1]
-        w0 = np.asarray(g.const(wname), np.float32)
-        trans = _orientation(g, gn)
-        wo = w0.T if trans else w0
-        bname = gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
-        b0 = np.asarray(g.const(bname), np.float32).reshape(-1) if bname else np.zeros(wo.shape[0], np.float32)
-        if bname is not None and b0.size != wo.shape[0]:
-            b0 = np.broadcast_to(b0, (wo.shape[0],)).astype(np.float32)
-        x, yf = env[gn.inputs[0]], env[gn.outputs[0]]
         sens = {}
         for bits in choices:
-            w, b = wo, b0
-            if bits >= 8 or not calibrated:
-                s = weight_scale(wo, bits, search="mse" if bits < 8 else None)
-            else:
-                lay = Layer(gn.name, "Conv" if gn.op == "Conv" else "Gemm", wname, bname or "", wo, b0,
-                            0.0, 0, 0.0, 0, bits, gn.attrs.get("activation") or "none")
-                res = adaquant_layer(lay, gn, g, x, yf, steps=steps, seed=seed)
-                if res is None:
-                    s = weight_scale(wo, bits, search="mse")
-                else:
-                    w, b, s = res[0], res[1], res[2]
-            wq = fake_quant(w, s, bits).astype(np.float32)
-            gq = ge.copy()
-            gq.tensors[wname].set_data(wq.T if trans else wq)
-            if bname is not None and gq.tensors[bname].data.size == np.size(b):
-                gq.tensors[bname].set_data(np.asarray(b, np.float32).reshape(gq.tensors[bname].data.shape))
-            # A layer without a per-channel bias input keeps its bias: the calibrated bias
-            # shift is dropped (first order only; torch and ONNX exporters emit a bias).
+            gq = base.copy()
+            _set_layer(gq, gn, *quantized[node.name][bits])
             sens[bits] = damage(run(gq, held)[ge.outputs[0]])
         out[node.name] = sens
     return out
+
+
+def _quantized_layer(g, gn, env, bits, steps, seed, calibrated):
+    """(fake-quantized weight in the graph's layout, bias or None) of one layer at `bits`."""
+    from .ptq import Layer
+    from .refine import adaquant_layer
+
+    wname = gn.inputs[1]
+    w0 = np.asarray(g.const(wname), np.float32)
+    trans = _orientation(g, gn)
+    wo = w0.T if trans else w0
+    bname = gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
+    b0 = np.asarray(g.const(bname), np.float32).reshape(-1) if bname else np.zeros(wo.shape[0], np.float32)
+    if bname is not None and b0.size != wo.shape[0]:
+        b0 = np.broadcast_to(b0, (wo.shape[0],)).astype(np.float32)
+    x, yf = env[gn.inputs[0]], env[gn.outputs[0]]
+    w, b = wo, b0
+    if bits >= 8 or not calibrated:
+        s = weight_scale(wo, bits, search="mse" if bits < 8 else None)
+    else:
+        lay = Layer(gn.name, "Conv" if gn.op == "Conv" else "Gemm", wname, bname or "", wo, b0,
+                    0.0, 0, 0.0, 0, bits, gn.attrs.get("activation") or "none")
+        res = adaquant_layer(lay, gn, g, x, yf, steps=steps, seed=seed)
+        if res is None:
+            s = weight_scale(wo, bits, search="mse")
+        else:
+            w, b, s = res[0], res[1], res[2]
+    wq = fake_quant(w, s, bits).astype(np.float32)
+    return (wq.T if trans else wq), (np.asarray(b, np.float32) if bname is not None else None)
+
+
+def _set_layer(gq, gn, wq, b):
+    gq.tensors[gn.inputs[1]].set_data(wq)
+    bname = gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
+    # A layer without a per-channel bias input keeps its bias: the calibrated bias
+    # shift is dropped (first order only; torch and ONNX exporters emit a bias).
+    if b is not None and gq.tensors[bname].data.size == np.size(b):
+        gq.tensors[bname].set_data(b.reshape(gq.tensors[bname].data.shape))
