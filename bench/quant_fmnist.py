@@ -303,6 +303,20 @@ def mixed_goal_summary(per_model):
                 f"to uniform 4-bit (per seed {mix.get('accuracy_per_seed')} vs {uni.get('accuracy_per_seed')}); "
                 f"uniform 4-bit is only {gl['4bit_layerwise_drop_points']} points below float, so there is "
                 f"little for any plan to win back")
+            if enum:
+                entry["why_not_met"] += (
+                    f"; on the validation split (3 seeds): mixed {enum['best_mixed_val_accuracy']} vs uniform "
+                    f"{enum['uniform_4bit_val_accuracy']} (float {enum['float_val_accuracy']})")
+            if "kl_to_float_mean" in mix:
+                noise = abs(gl["mixed_248_minus_uniform_4bit_points"]) <= 2 * max(mix.get("accuracy_std") or 0,
+                                                                              uni.get("accuracy_std") or 0)
+                entry["why_not_met"] += (
+                    f"; the mixed plan's test KL to float is {mix['kl_to_float_mean']} vs uniform "
+                    f"{uni['kl_to_float_mean']} (what the MILP minimises: "
+                    f"{'lower' if mix['kl_to_float_mean'] < uni['kl_to_float_mean'] else 'not lower'})"
+                    f"; the accuracy difference is "
+                    f"{'within' if noise else 'larger than'} twice the seed-to-seed spread "
+                    f"(std {mix.get('accuracy_std')} / {uni.get('accuracy_std')})")
         out[name] = entry
     out["met_on"] = [m for m in per_model if out[m]["outcome"] == "met"]
     out["tie_on"] = [m for m in per_model if out[m]["outcome"].startswith("tie")]
