@@ -305,7 +305,7 @@ def mixed_goal_summary(per_model):
                 f"little for any plan to win back")
             if enum:
                 entry["why_not_met"] += (
-                    f"; on the validation split (3 seeds): mixed {enum['best_mixed_val_accuracy']} vs uniform "
+                    f"; on the validation split ({enum['seeds']} seeds): mixed {enum['best_mixed_val_accuracy']} vs uniform "
                     f"{enum['uniform_4bit_val_accuracy']} (float {enum['float_val_accuracy']})")
             if "kl_to_float_mean" in mix:
                 noise = abs(gl["mixed_248_minus_uniform_4bit_points"]) <= 2 * max(mix.get("accuracy_std") or 0,

@@ -85,8 +85,8 @@ def main():
     ap.add_argument("--context", action="store_true",
                     help="also the sensitivity measured with the other layers at 4 bits (calibrated/kl@4)")
     ap.add_argument("--reuse-scores", action="store_true",
-                    help="keep the measured plan scores of the existing JSON (same plans, seeds, data) and "
-                         "only recompute the sensitivity models' predictions")
+                    help="keep the measured plan scores of the existing JSON (same plans and data; with more "
+                         "--seeds only the new seeds are measured) and recompute the sensitivity models' predictions")
     args = ap.parse_args()
     out = Path(__file__).resolve().parent / "results" / f"quant_mixed_enumerate_{args.model}.json"
     old = json.loads(out.read_text()) if args.reuse_scores and out.exists() else None
@@ -132,8 +132,9 @@ def main():
         plan = dict(zip(names, combo))
         per_seed = []
         prev = [r for r in (old or {}).get("rows", []) if tuple(r["plan"]) == combo]
-        if prev and old["seeds"] == args.seeds and old["validation"].startswith(f"{len(xv)} "):
-            per_seed = prev[0]["per_seed"]
+        # Seeds 0..k-1 are the same runs whatever --seeds is: keep them, measure the rest.
+        if prev and old["validation"].startswith(f"{len(xv)} "):
+            per_seed = prev[0]["per_seed"][:args.seeds]
         for seed in range(len(per_seed), args.seeds):
             qg = Q.quantize(g, xc, weight_bits=plan, seed=seed)
             per_seed.append(scores(int_logits(qg, xv), yv, float_logits))
