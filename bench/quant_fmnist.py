@@ -252,11 +252,12 @@ def enumeration_summary(name):
             "best_mixed_val_accuracy": best_mixed and round(best_mixed["accuracy_mean"], 2),
             "best_mixed_weight_bytes": best_mixed and best_mixed["weight_bytes"],
             "milp_plan_by_sensitivity": {k: v["milp_plan"] for k, v in e["sensitivity_models"].items()},
-            # How well each sensitivity model's summed prediction ranks the measured plans.
-            "spearman_predicted_vs_val_kl": {k: round(float(spearmanr([r["predicted"][k] for r in e["rows"]],
+            # How well each sensitivity model's summed prediction ranks the measured plans
+            # (None with fewer than 3 plans: a rank correlation of 2 points is only a sign).
+            "spearman_predicted_vs_val_kl": None if len(e["rows"]) < 3 else {k: round(float(spearmanr([r["predicted"][k] for r in e["rows"]],
                                                                       [r["kl_to_float_mean"] for r in e["rows"]])[0]), 2)
                                              for k in e["sensitivity_models"]},
-            "spearman_predicted_vs_val_error": {k: round(float(spearmanr([r["predicted"][k] for r in e["rows"]],
+            "spearman_predicted_vs_val_error": None if len(e["rows"]) < 3 else {k: round(float(spearmanr([r["predicted"][k] for r in e["rows"]],
                                                                          [-r["accuracy_mean"] for r in e["rows"]])[0]), 2)
                                                 for k in e["sensitivity_models"]}}
 
@@ -297,7 +298,22 @@ def mixed_goal_summary(per_model):
                         f"{enum['uniform_4bit_val_accuracy']}, float {enum['float_val_accuracy']}), so uniform is "
                         f"the right pick and no {{2,4,8}} plan can beat it on this model")
             entry["why_not_met"] = why
-        elif not entry["met"]:
+        elif entry["met"]:
+            diffs = [round(m - u, 2) for m, u in zip(mix.get("accuracy_per_seed") or [], uni.get("accuracy_per_seed") or [])]
+            caveats = [f"paired per-seed differences {diffs} points"]
+            spread = max(mix.get("accuracy_std") or 0, uni.get("accuracy_std") or 0)
+            if gl["mixed_248_minus_uniform_4bit_points"] <= 2 * spread:
+                caveats.append(f"the margin is within twice the seed-to-seed spread (std {spread})")
+            if enum and enum["best_mixed_val_accuracy"] is not None and \
+                    enum["best_mixed_val_accuracy"] <= enum["uniform_4bit_val_accuracy"]:
+                caveats.append(f"on the validation split ({enum['seeds']} seeds) the same plan scored "
+                               f"{enum['best_mixed_val_accuracy']} vs uniform {enum['uniform_4bit_val_accuracy']}, "
+                               f"so the accuracy win is not robust")
+            if "kl_to_float_mean" in mix:
+                caveats.append(f"test KL to float (what the MILP minimises) {mix['kl_to_float_mean']} vs uniform "
+                               f"{uni['kl_to_float_mean']}")
+            entry["caveats"] = "; ".join(caveats)
+        else:
             entry["why_not_met"] = (
                 f"the MILP chose a mixed plan, which loses {-gl['mixed_248_minus_uniform_4bit_points']} test points "
                 f"to uniform 4-bit (per seed {mix.get('accuracy_per_seed')} vs {uni.get('accuracy_per_seed')}); "
@@ -322,7 +338,9 @@ def mixed_goal_summary(per_model):
     out["tie_on"] = [m for m in per_model if out[m]["outcome"].startswith("tie")]
     out["not_met_on"] = [m for m in per_model if out[m]["outcome"] == "not met"]
     out["met_on_any_model"] = bool(out["met_on"])
-    out["summary"] = (f"met on {', '.join(out['met_on']) or 'no model'}; tie (MILP picks uniform 4-bit) on "
+    met = [f"{m} (+{out[m]['mixed_minus_uniform_points']} points" + (", see caveats)" if out[m].get("caveats") else ")")
+           for m in out["met_on"]]
+    out["summary"] = (f"met on {', '.join(met) or 'no model'}; tie (MILP picks uniform 4-bit) on "
                       f"{', '.join(out['tie_on']) or 'no model'}; not met (mixed plan loses) on "
                       f"{', '.join(out['not_met_on']) or 'no model'}")
     return out
