@@ -82,6 +82,40 @@ SCRATCH_GRIDS = {
     "scratch_biper": [("biper", dict(_SS, lr=lr, freq=f, init="half_period")) for lr in (2e-3, 5e-3, 1e-2)
                       for f in (1.5, 3.0)]
     + [("biper", dict(_SS, lr=5e-3, freq=f, sine_penalty=0.05)) for f in (1.5, 3.0)],
+    # both were best at the top of the lr range: extend it upwards; lower frequency; the
+    # regularizer at BiPer's best lr so far
+    "scratch_lr_hi": [("ste", dict(_SS, lr=lr, freq=0.75)) for lr in (5e-2, 1e-1)]
+    + [("biper", dict(_SS, lr=lr, freq=1.5, init=i)) for i in ("copy", "half_period") for lr in (2e-2, 5e-2)]
+    + [("biper", dict(_SS, lr=lr, freq=0.75)) for lr in (1e-2, 2e-2)]
+    + [("biper", dict(_SS, lr=1e-2, freq=1.5, init="half_period", sine_penalty=0.05))],
+    # BiPer was best at the lowest frequency so far: lower still, its lr upwards, and a
+    # schedule that raises the frequency over the binary stage
+    "scratch_freq_lo": [("biper", dict(_SS, lr=lr, freq=f)) for f, lr in ((0.5, 2e-2), (0.5, 5e-2), (0.75, 5e-2),
+                                                                            (0.375, 2e-2))]
+    + [("biper", dict(_SS, lr=2e-2, freq=0.5, freq_start=0.5, freq_end=1.5))],
+    # the top two of each method on 10000 images, on 50000 (run with --train 50000)
+    "scratch_confirm": [("biper", dict(_SS, lr=2e-2, freq=f)) for f in (0.375, 0.75)]
+    + [("ste", dict(_SS, lr=lr, freq=0.75)) for lr in (5e-2, 2e-2)],
+    # after the 50000-image confirmation (STE ahead): BiPer's lr around its pick, a lower
+    # frequency, and SGD + momentum (the authors' optimizer; Adam's per-parameter
+    # normalisation may cancel the sine surrogate's cos weighting) for both methods
+    "scratch_more": [("biper", dict(_SS, lr=lr, freq=0.375)) for lr in (1e-2, 3e-2)]
+    + [("biper", dict(_SS, lr=2e-2, freq=0.25))]
+    + [("ste", dict(_SS, lr=lr, freq=0.75, optimizer="sgd")) for lr in (0.05, 0.1, 0.2)]
+    + [("biper", dict(_SS, lr=lr, freq=f, optimizer="sgd")) for f in (0.375, 0.75) for lr in (0.05, 0.1, 0.2)],
+    # the activation surrogate swapped, for both methods (BiPer: ApproxSign on the
+    # std-normalised input by default, STE: clipped identity): which part decides?
+    "scratch_act": [("biper", dict(_SS, lr=2e-2, freq=f, act="clipped")) for f in (0.375, 0.75)]
+    + [("ste", dict(_SS, lr=lr, freq=0.75, act="approxsign")) for lr in (2e-2, 5e-2)],
+    # second confirmation on 50000 images: each method's best SGD setting, BiPer's next
+    # Adam candidates (lr 3e-2; clipped activation surrogate; the half-period init) and
+    # STE with ApproxSign activations (the swap BiPer gets, for fairness)
+    "scratch_confirm2": [("biper", dict(_SS, lr=0.2, freq=0.75, optimizer="sgd")),
+                         ("ste", dict(_SS, lr=0.2, freq=0.75, optimizer="sgd")),
+                         ("biper", dict(_SS, lr=3e-2, freq=0.375)),
+                         ("biper", dict(_SS, lr=2e-2, freq=0.75, act="clipped")),
+                         ("ste", dict(_SS, lr=2e-2, freq=0.75, act="approxsign")),
+                         ("biper", dict(_SS, lr=1e-2, freq=1.5, init="half_period"))],
 }
 GRIDS.update(SCRATCH_GRIDS)
 PROTOCOLS = ("finetune", "scratch")
