@@ -11,6 +11,8 @@
 - fmnist_dscnn (edgesdk.zoo.models.fmnist_dscnn): a 3x3 conv, five depthwise-separable
   blocks, global average pool, linear head (MobileNet / DS-CNN style); trained like
   fmnist_vgg on the first 55000 training images.
+- fmnist_dscnn_s (edgesdk.zoo.models.fmnist_dscnn_s): fmnist_dscnn at half width (~10k
+  params, MCU-sized); trained exactly like fmnist_dscnn.
 """
 import sys
 import time
@@ -21,12 +23,13 @@ import torch
 
 from edgesdk.data import load_fashion_mnist
 from edgesdk.zoo import fmnist_cnn
-from edgesdk.zoo.models import fmnist_dscnn, fmnist_vgg
+from edgesdk.zoo.models import fmnist_dscnn, fmnist_dscnn_s, fmnist_vgg
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / "results" / "fmnist_cnn_state.pt"
 VGG_CACHE = ROOT / "results" / "fmnist_vgg_state.pt"
 DSCNN_CACHE = ROOT / "results" / "fmnist_dscnn_state.pt"
+DSCNN_S_CACHE = ROOT / "results" / "fmnist_dscnn_s_state.pt"
 VAL = 5000  # the last VAL training images: validation split (held out of fmnist_vgg's training)
 
 
@@ -93,8 +96,13 @@ def trained_fmnist_dscnn():
     return _cached(fmnist_dscnn, DSCNN_CACHE, limit=60000 - VAL)
 
 
+def trained_fmnist_dscnn_s():
+    """fmnist_dscnn_s (half width) trained exactly like fmnist_dscnn, on the first 55000 images."""
+    return _cached(fmnist_dscnn_s, DSCNN_S_CACHE, limit=60000 - VAL)
+
+
 MODELS = {"fmnist_cnn": trained_fmnist_cnn, "fmnist_vgg": trained_fmnist_vgg,
-          "fmnist_dscnn": trained_fmnist_dscnn}
+          "fmnist_dscnn": trained_fmnist_dscnn, "fmnist_dscnn_s": trained_fmnist_dscnn_s}
 
 
 def validation_split(model_name=None, calib=512, val=VAL):

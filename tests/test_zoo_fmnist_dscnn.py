@@ -74,3 +74,19 @@ def test_torch_frontend_matches_torch():
     g = frontends.load(model, example_inputs=torch.zeros(4, 1, 28, 28))
     got = reference.run(g, {g.inputs[0]: x.numpy()})[g.outputs[0]]
     np.testing.assert_allclose(got, model(x).detach().numpy(), rtol=1e-4, atol=1e-4)
+
+
+def test_half_width_variant():
+    """fmnist_dscnn_s: the same layer structure at half the channels, ~10k params."""
+    from edgesdk.zoo.models import fmnist_dscnn_s
+    small, full = fmnist_dscnn_s(), fmnist_dscnn()
+    assert small(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    convs_s = [c for c in small.modules() if isinstance(c, torch.nn.Conv2d)]
+    convs_f = [c for c in full.modules() if isinstance(c, torch.nn.Conv2d)]
+    assert [(c.kernel_size, c.stride, c.groups > 1) for c in convs_s] == \
+           [(c.kernel_size, c.stride, c.groups > 1) for c in convs_f]
+    assert all(2 * cs.out_channels == cf.out_channels for cs, cf in zip(convs_s, convs_f))
+    n = sum(p.numel() for p in small.parameters())
+    assert 8_000 <= n <= 12_000, n
+    g = frontends.load(small.eval(), example_inputs=torch.zeros(1, 1, 28, 28))
+    assert len(_layers(prepare_float(g))) == 12

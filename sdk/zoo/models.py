@@ -49,6 +49,12 @@ def fmnist_dscnn(num_classes=10, widths=(16, 32, 64, 64, 128, 128), strides=(2, 
     return nn.Sequential(*layers)
 
 
+def fmnist_dscnn_s(num_classes=10):
+    """fmnist_dscnn at half width (8..64 channels, ~10k params, ~0.6M MACs): the MCU-sized
+    variant, with less redundancy per layer, so uniform low-bit weights cost it more."""
+    return fmnist_dscnn(num_classes, widths=(8, 16, 32, 32, 64, 64))
+
+
 class _ResBlock(nn.Module):
     def __init__(self, cin, cout, stride):
         super().__init__()
