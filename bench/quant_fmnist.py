@@ -8,7 +8,9 @@ Models (bench/quant_fmnist_model.py trains and caches them):
   FC layer), the ordinary CNN shape where layers differ in size and sensitivity;
 - fmnist_dscnn: a 3x3 conv + five depthwise-separable blocks + GAP + linear head (35k
   weights, 85% in the 1x1 pointwise convs; tiny depthwise layers), the MobileNet/DS-CNN
-  edge shape.
+  edge shape;
+- fmnist_dscnn_s: fmnist_dscnn at half width (11k weights), the MCU-sized variant with
+  less redundancy per layer.
 
 Goals (checked here and reported, per model): int8 PTQ loses <= 0.5 points, 4-bit
 layer-wise <= 1.5 points, mixed precision beats uniform 4-bit at the same size. The
@@ -18,10 +20,13 @@ scored on a validation split of the training set in bench/quant_mixed_enumerate.
 
     .venv/bin/python bench/quant_fmnist.py [--test N] [--seeds 3] [--models fmnist_cnn,fmnist_vgg,fmnist_dscnn]
     .venv/bin/python bench/quant_fmnist.py --models fmnist_dscnn --merge
+    .venv/bin/python bench/quant_fmnist.py --models fmnist_dscnn_s --merge --seeds 6
 
 Prints tables and writes bench/results/quant_fmnist.json (top-level rows/goals: fmnist_cnn,
 as before; "models": every model's rows and goals). --merge measures only --models and
-replaces their blocks in the stored JSON, keeping the other models' measurements.
+replaces their blocks in the stored JSON, keeping the other models' measurements (each
+model's block records its own seed count). mixed_precision_goal.verdict calls a mixed win
+"clear" only when the test margin exceeds one seed std and the validation split agrees.
 """
 import argparse
 import json
@@ -47,6 +52,8 @@ DESCRIPTION = {
     "fmnist_cnn": "edgesdk.zoo.fmnist_cnn (3 epochs Adam, all 60000 train images, cached state_dict)",
     "fmnist_vgg": "edgesdk.zoo.models.fmnist_vgg (3 epochs Adam, first 55000 train images, cached state_dict)",
     "fmnist_dscnn": "edgesdk.zoo.models.fmnist_dscnn (3 epochs Adam, first 55000 train images, cached state_dict)",
+    "fmnist_dscnn_s": "edgesdk.zoo.models.fmnist_dscnn_s: fmnist_dscnn at half width, 11k params (3 epochs Adam, "
+                      "first 55000 train images, cached state_dict)",
 }
 
 
@@ -230,7 +237,7 @@ def bench_model(name, args, xt, yt, calib, xq, yq):
         print(f"{r['config']:<46} {r['accuracy']:>7.2f} {r['model_bytes']:>8} {r['weight_bytes']:>8}")
     print("goals:", json.dumps(goals), flush=True)
     return {"model": DESCRIPTION[name], "params": int(sum(p.numel() for p in model.parameters())),
-            "rows": rows, "goals": goals, "accuracy": {r["config"]: r["accuracy"] for r in rows}}
+            "seeds": args.seeds, "rows": rows, "goals": goals, "accuracy": {r["config"]: r["accuracy"] for r in rows}}
 
 
 def enumeration_summary(name):
@@ -260,6 +267,62 @@ def enumeration_summary(name):
             "spearman_predicted_vs_val_error": None if len(e["rows"]) < 3 else {k: round(float(spearmanr([r["predicted"][k] for r in e["rows"]],
                                                                          [-r["accuracy_mean"] for r in e["rows"]])[0]), 2)
                                                 for k in e["sensitivity_models"]}}
+
+
+def validation_of_plan(name, plan):
+    """The test row's exact plan as scored on the train validation split by
+    bench/quant_mixed_enumerate.py (same calibration images and seeds 0..k-1), next to
+    uniform 4-bit there; None when that plan was not scored."""
+    path = RESULTS.parent / f"quant_mixed_enumerate_{name}.json"
+    if not path.exists() or not plan:
+        return None
+    e = json.loads(path.read_text())
+    bits = [plan[n] for n in e["layers"]] if set(e["layers"]) == set(plan) else None
+    row = next((r for r in e["rows"] if r["plan"] == bits), None)
+    if row is None:
+        return None
+    uni = e["uniform_4bit"]
+    return {"seeds": e["seeds"], "mixed_accuracy_mean": round(row["accuracy_mean"], 3),
+            "uniform_4bit_accuracy_mean": round(uni["accuracy_mean"], 3),
+            "mixed_minus_uniform_points": round(row["accuracy_mean"] - uni["accuracy_mean"], 3),
+            "mixed_accuracy_per_seed": [s["accuracy"] for s in row["per_seed"]],
+            "uniform_4bit_accuracy_per_seed": [s["accuracy"] for s in uni["per_seed"]],
+            "mixed_accuracy_std": round(row["accuracy_std"], 3), "uniform_4bit_accuracy_std": round(uni["accuracy_std"], 3),
+            "mixed_kl_to_float_mean": round(row["kl_to_float_mean"], 5),
+            "uniform_4bit_kl_to_float_mean": round(uni["kl_to_float_mean"], 5),
+            "float_accuracy": e.get("float_val_accuracy")}
+
+
+def judge(entry):
+    """A verdict that does not overclaim: a clear win needs the test mean better by more than
+    one seed std (the larger of the two rows') AND the validation split to agree."""
+    if entry["plan_is_uniform_4bit"]:
+        return "tie (MILP picks uniform 4-bit)"
+    margin = entry["mixed_minus_uniform_points"]
+    val = entry.get("validation_same_plan")
+    std = max(entry.get("mixed_accuracy_std") or 0, entry.get("uniform_4bit_accuracy_std") or 0)
+    entry["margin_within_one_std"] = abs(margin) <= std
+    entry["validation_agrees"] = None if val is None else (val["mixed_minus_uniform_points"] > 0) == (margin > 0)
+    if margin <= 0:
+        return "not met"
+    if entry["margin_within_one_std"] or not entry["validation_agrees"]:
+        return "met on the mean, not a clear win"
+    return "clear win"
+
+
+def _describe(name, entry):
+    """One clause per model for the summary line."""
+    v = entry["verdict"]
+    if v.startswith("tie"):
+        return f"{name}: tie (MILP picks uniform 4-bit, test {entry['uniform_4bit_accuracy_per_seed']})"
+    txt = (f"{name}: {v}, test {entry['mixed_minus_uniform_points']:+.2f} points over {len(entry['mixed_accuracy_per_seed'] or [])} "
+           f"seeds (mixed {entry['mixed_accuracy_per_seed']} vs uniform {entry['uniform_4bit_accuracy_per_seed']}, "
+           f"std {entry['mixed_accuracy_std']}/{entry['uniform_4bit_accuracy_std']})")
+    val = entry.get("validation_same_plan")
+    if val is None:
+        return txt + ", plan not scored on validation"
+    return txt + (f", validation {val['mixed_minus_uniform_points']:+.2f} over {val['seeds']} seeds "
+                  f"({'agrees' if entry['validation_agrees'] else 'disagrees'})")
 
 
 def _row(d, prefix):
@@ -333,6 +396,10 @@ def mixed_goal_summary(per_model):
                     f"; the accuracy difference is "
                     f"{'within' if noise else 'larger than'} twice the seed-to-seed spread "
                     f"(std {mix.get('accuracy_std')} / {uni.get('accuracy_std')})")
+        entry["validation_same_plan"] = None if entry["plan_is_uniform_4bit"] else \
+            validation_of_plan(name, entry["plan"])
+        entry["seeds"] = d.get("seeds")
+        entry["verdict"] = judge(entry)
         out[name] = entry
     out["met_on"] = [m for m in per_model if out[m]["outcome"] == "met"]
     out["tie_on"] = [m for m in per_model if out[m]["outcome"].startswith("tie")]
@@ -343,6 +410,13 @@ def mixed_goal_summary(per_model):
     out["summary"] = (f"met on {', '.join(met) or 'no model'}; tie (MILP picks uniform 4-bit) on "
                       f"{', '.join(out['tie_on']) or 'no model'}; not met (mixed plan loses) on "
                       f"{', '.join(out['not_met_on']) or 'no model'}")
+    out["per_model"] = [_describe(m, out[m]) for m in per_model]
+    clear = [m for m in per_model if out[m]["verdict"] == "clear win"]
+    weak = [m for m in per_model if out[m]["verdict"].startswith("met on the mean")]
+    out["clear_win_on"] = clear
+    out["verdict"] = (f"clear win (test margin > 1 std and validation agrees) on {', '.join(clear) or 'no model'}; "
+                      f"met on the mean but not a clear win on {', '.join(weak) or 'no model'}; ties on "
+                      f"{', '.join(out['tie_on']) or 'no model'}; not met on {', '.join(out['not_met_on']) or 'no model'}")
     return out
 
 
@@ -359,9 +433,13 @@ def top_level_goals(per_model, main_name):
 def merge(measured, args, seconds):
     """Replace the measured models' blocks in the stored JSON; the others stay as measured before."""
     doc = json.loads(RESULTS.read_text())
-    if doc["test_images"] != args.test or doc["calibration_images"] != args.calib or doc["seeds"] != args.seeds:
+    if doc["test_images"] != args.test or doc["calibration_images"] != args.calib:
         sys.exit(f"--merge: the stored run used {doc['test_images']} test / {doc['calibration_images']} calibration "
-                 f"images and {doc['seeds']} seeds; run with the same settings")
+                 f"images; run with the same settings")
+    # The seed count may differ per model (each block records its own "seeds"; the 4-bit and
+    # mixed rows of one model always share the same seeds): blocks without one used doc["seeds"].
+    for block in doc["models"].values():
+        block.setdefault("seeds", doc["seeds"])
     doc["models"].update(measured)
     main_name = next(iter(doc["models"]))  # the first stored model keeps the top-level rows/goals
     top = doc["models"][main_name]

@@ -3,7 +3,7 @@ same layer-wise calibration as the uniform 4-bit row, scored on a validation spl
 from the TRAIN set (never the test set). It tells whether a mixed plan can beat uniform
 4-bit at all, and whether the sensitivity model + MILP (edgesdk.quant.mixed) finds it.
 
-    .venv/bin/python bench/quant_mixed_enumerate.py [--model fmnist_cnn|fmnist_vgg|fmnist_dscnn] [--seeds 3]
+    .venv/bin/python bench/quant_mixed_enumerate.py [--model fmnist_cnn|fmnist_vgg|fmnist_dscnn|fmnist_dscnn_s] [--seeds 3]
 
 With many layers (fmnist_dscnn: 12, thousands of maximal plans) only uniform 4-bit and the
 plan each sensitivity model's MILP picks are scored (--max-plans).
