@@ -92,10 +92,22 @@ def biper_note(per_seed, diff, met, protocol="finetune"):
             f"{len(b)} seeds; BiPer - STE = {np.mean(diff):+.2f}, {abs(np.mean(diff)) / se:.1f} standard errors "
             f"of the difference of means ({se:.2f}).")
     if protocol == "scratch":
-        return note + (" Met on the mean" if met else " Not met") + (
+        note += (" Met on the mean" if met else " Not met") + (
             ": both trained from the same fresh seeded init with the same two-stage recipe, data, epochs and "
             "batch; each method's settings picked on train images 50000-59999 (binary_tune.json, protocol "
             "scratch).")
+        if not met:
+            # What the scratch grids showed (binary_tune.json): BiPer's validation accuracy
+            # fell as its frequency rose (1.5-3 / std worse than 0.375-0.75), and at the
+            # picked 0.375 / std half a period (8.4 std) lies beyond every initial latent
+            # weight (1.7 std at most), so training starts with the square wave = sign(w) and
+            # the sine surrogate an almost flat STE: the smaller the periodic part, the better.
+            note += (" BiPer's validation accuracy fell as its frequency rose from 0.375-0.75 to 1.5-3 / std (at "
+                     "its pick, 0.375 / std, half a period is 8.4 std, beyond every initial latent weight: the "
+                     "square wave starts as sign(w), close to an unclipped STE); on 10000 images BiPer led, on "
+                     "50000 STE did.")
+        finding = scratch_tuning_finding()
+        return note + (" " + finding if finding else "")
     if not met:
         # Why, as far as the measurements go (bench/results/binary_tune.json): both methods
         # fine-tune a trained float model for a few epochs; STE's stage 1 (hardtanh(w) = w
@@ -110,6 +122,26 @@ def biper_note(per_seed, diff, met, protocol="finetune"):
                  "warm start; BiPer's reported gains come from long from-scratch training.")
     finding = optimizer_finding()
     return note + (" " + finding if finding else "")
+
+
+def scratch_tuning_finding(tune_path=TUNE):
+    """The scratch grids of binary_tune.json: best validation accuracy per method and
+    training-set size, and how many candidates each method had."""
+    if not tune_path.exists():
+        return ""
+    rows = [r for r in json.loads(tune_path.read_text())["rows"] if r.get("protocol") == "scratch"]
+    parts = []
+    for n in sorted({r["train"] for r in rows}):
+        best = {}
+        for method in ("biper", "ste"):
+            mine = [r for r in rows if r["train"] == n and r["method"] == method]
+            if mine:
+                best[method] = (max(r["val_accuracy"] for r in mine), len(mine))
+        if len(best) == 2:
+            parts.append(f"{n} train images: BiPer {best['biper'][0]:.2f} ({best['biper'][1]} runs) vs STE "
+                         f"{best['ste'][0]:.2f} ({best['ste'][1]} runs)")
+    return ("Best validation accuracy of the scratch grids (single seed, 3 + 3 epochs, Adam and SGD, both "
+            "activation surrogates for both methods): " + "; ".join(parts) + ".") if parts else ""
 
 
 def optimizer_finding(tune_path=TUNE):
