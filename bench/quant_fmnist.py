@@ -417,7 +417,30 @@ def mixed_goal_summary(per_model):
     out["verdict"] = (f"clear win (test margin > 1 std and validation agrees) on {', '.join(clear) or 'no model'}; "
                       f"met on the mean but not a clear win on {', '.join(weak) or 'no model'}; ties on "
                       f"{', '.join(out['tie_on']) or 'no model'}; not met on {', '.join(out['not_met_on']) or 'no model'}")
+    if "fmnist_dscnn" in per_model and "fmnist_dscnn_s" in per_model:
+        out["hypothesis_half_width_dscnn"] = half_width_hypothesis(out["fmnist_dscnn"], out["fmnist_dscnn_s"])
     return out
+
+
+def half_width_hypothesis(full, small):
+    """The pre-registered test: on the MCU-sized (half width) DS-CNN uniform 4-bit costs more,
+    and the MILP plan's lower KL to float turns into a real accuracy win. Its outcome, from the numbers."""
+    def val_headroom(e):
+        v = e.get("validation_same_plan") or {}
+        return v.get("float_accuracy") and round(v["float_accuracy"] - v["uniform_4bit_accuracy_mean"], 2)
+    costs_more_test = small["uniform_4bit_drop_from_float_points"] > full["uniform_4bit_drop_from_float_points"]
+    return {"hypothesis": "on the half-width fmnist_dscnn_s uniform 4-bit costs more than on fmnist_dscnn, and the "
+                          "MILP plan's lower KL to float becomes a real accuracy win (validation and test agree, "
+                          "margin > 1 std)",
+            "uniform_4bit_drop_test_points": {"fmnist_dscnn": full["uniform_4bit_drop_from_float_points"],
+                                              "fmnist_dscnn_s": small["uniform_4bit_drop_from_float_points"]},
+            "uniform_4bit_drop_validation_points": {"fmnist_dscnn": val_headroom(full),
+                                                    "fmnist_dscnn_s": val_headroom(small)},
+            "uniform_4bit_costs_more_on_test": costs_more_test,
+            "verdict_fmnist_dscnn_s": small["verdict"],
+            "outcome": ("supported" if small["verdict"] == "clear win" and costs_more_test else
+                        "not supported: " + ("" if costs_more_test else "uniform 4-bit does not cost more on the "
+                                             "test set; ") + f"fmnist_dscnn_s is '{small['verdict']}'")}
 
 
 def top_level_goals(per_model, main_name):
