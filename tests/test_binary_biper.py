@@ -209,5 +209,7 @@ def test_binarize_cli_two_stages(tmp_path):
     assert "stage 1 (real weights) epoch 1/1" in r.output and "stage 2 (binary) epoch 1/1" in r.output
     bad = CliRunner().invoke(main, args + ["--method", "ste", "--latent-init", "fold"])
     assert bad.exit_code == 2 and "--latent-init fold: only for --method biper" in bad.output
+    bad = CliRunner().invoke(main, args + ["--method", "ste", "--latent-init", "half_period"])
+    assert bad.exit_code == 2 and "--latent-init half_period: only for --method biper" in bad.output
     bad = CliRunner().invoke(main, args + ["--stage1-epochs", "-1"])
     assert bad.exit_code == 2 and "--stage1-epochs" in bad.output

@@ -66,8 +66,9 @@ def load_xy(path, what):
 @click.option("--freq", type=float, default=0.75, show_default=True,
               help="BiPer square-wave frequency, in units of 1/std(weights) (period 2*pi/freq).")
 @click.option("--freq-end", type=float, default=None, help="BiPer frequency at the last epoch (schedule).")
-@click.option("--latent-init", type=click.Choice(["copy", "fold"]), default="copy", show_default=True,
-              help="BiPer latent weights: copy the float ones, or fold them into the first half-period.")
+@click.option("--latent-init", type=click.Choice(["copy", "fold", "half_period"]), default="copy", show_default=True,
+              help="BiPer latent weights: copy the float ones, fold trained weights into the first "
+                   "half-period, or (training from scratch) scale a random init onto the rising half-period.")
 @click.option("--sine-penalty", type=float, default=0.0, show_default=True,
               help="BiPer regularizer tau * mean(sin^2(freq w)) per layer.")
 @click.option("--stage1-epochs", type=int, default=0, show_default=True,
@@ -94,8 +95,8 @@ def command(model, data, test, method, bits, freq, freq_end, latent_init, sine_p
         raise EdgeError(f"--stage1-epochs: must be 0 or more, got {stage1_epochs}")
     if not sine_penalty >= 0 or sine_penalty == float("inf"):
         raise EdgeError(f"--sine-penalty: must be a finite non-negative number, got {sine_penalty}")
-    if latent_init == "fold" and method != "biper":
-        raise EdgeError(f"--latent-init fold: only for --method biper (a period), not {method}")
+    if latent_init != "copy" and method != "biper":
+        raise EdgeError(f"--latent-init {latent_init}: only for --method biper (a period), not {method}")
     try:
         shape = tuple(int(d) for d in input_shape.split(","))
         if any(d <= 0 for d in shape):
