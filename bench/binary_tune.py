@@ -25,6 +25,7 @@ from quant_fmnist_model import trained_fmnist_cnn  # noqa: E402
 from edgesdk.binary import binarize, evaluate, train_recipe  # noqa: E402
 from edgesdk.data import load_fashion_mnist  # noqa: E402
 from edgesdk.zoo import fmnist_cnn  # noqa: E402
+from edgesdk.zoo.models import fmnist_vgg  # noqa: E402
 from edgesdk.util.atomic import write_text  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "binary_tune.json"
@@ -117,16 +118,35 @@ SCRATCH_GRIDS = {
                          ("ste", dict(_SS, lr=2e-2, freq=0.75, act="approxsign")),
                          ("biper", dict(_SS, lr=1e-2, freq=1.5, init="half_period"))],
 }
+# fmnist_vgg from scratch (run with --model fmnist_vgg --train 20000): the inner convs AND
+# the hidden FC layer (87 % of the weights) are binarized. Only lr is tuned, around the
+# fmnist_cnn scratch picks (BiPer freq 0.375, copy init; both ApproxSign activations).
+_VGG_LRS = (1e-2, 2e-2, 3e-2)
+VGG_GRIDS = {
+    "vgg_scratch_lr": [("biper", dict(_SS, lr=lr, freq=0.375, act="approxsign")) for lr in _VGG_LRS]
+    + [("ste", dict(_SS, lr=lr, freq=0.75, act="approxsign")) for lr in _VGG_LRS],
+    # BiPer's frequency at its best vgg_scratch_lr lr (lr "best": resolved from the stored rows)
+    "vgg_scratch_freq": [("biper", dict(_SS, lr="best", freq=f, act="approxsign")) for f in (0.75, 1.5)],
+}
+SCRATCH_GRIDS.update(VGG_GRIDS)
 GRIDS.update(SCRATCH_GRIDS)
 PROTOCOLS = ("finetune", "scratch")
+MODELS = {"fmnist_cnn": fmnist_cnn, "fmnist_vgg": fmnist_vgg}
 
 
-def base_model(protocol, seed=0):
+def base_model(protocol, seed=0, model="fmnist_cnn"):
     """The model binarize() starts from: the trained float CNN, or a fresh seeded one."""
     if protocol == "scratch":
         torch.manual_seed(seed)
-        return fmnist_cnn()
+        return MODELS[model]()
     return trained_fmnist_cnn()
+
+
+def _best_lr(rows, method, model, grid):
+    mine = [r for r in rows if r.get("model", "fmnist_cnn") == model and r["method"] == method and r["grid"] == grid]
+    if not mine:
+        raise SystemExit(f"lr 'best' needs the {grid} rows of {method} on {model}: run that grid first")
+    return max(mine, key=lambda r: r["val_accuracy"])["lr"]
 
 
 def main(argv=None):
@@ -136,6 +156,8 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--protocol", choices=PROTOCOLS, default="finetune",
                     help="finetune the trained float model, or train a fresh one from scratch")
+    ap.add_argument("--model", choices=sorted(MODELS), default="fmnist_cnn",
+                    help="the zoo model (from scratch only for fmnist_vgg; its grids are vgg_*)")
     a = ap.parse_args(argv)
     bad = [g for g in a.grids if g not in GRIDS]
     if bad:
@@ -144,6 +166,9 @@ def main(argv=None):
     wrong = [g for g in a.grids if (g in SCRATCH_GRIDS) != (a.protocol == "scratch")]
     if wrong:
         ap.error(f"grid(s) {wrong} do not belong to --protocol {a.protocol}")
+    wrong = [g for g in a.grids if (g in VGG_GRIDS) != (a.model == "fmnist_vgg")]
+    if wrong:
+        ap.error(f"grid(s) {wrong} do not belong to --model {a.model} (vgg_* grids are fmnist_vgg's)")
     torch.set_num_threads(1)
     x, y = load_fashion_mnist("train")
     xv, yv = x[VAL[0]:VAL[1]], y[VAL[0]:VAL[1]]
@@ -153,12 +178,14 @@ def main(argv=None):
         for method, cfg in GRIDS[grid]:
             cfg = dict(cfg)
             freq, act, init = cfg.pop("freq"), cfg.pop("act", None), cfg.pop("init", "copy")
-            base = base_model(a.protocol, seed=0)    # fresh per candidate: the same init for all
+            if cfg.get("lr") == "best":
+                cfg["lr"] = _best_lr(doc["rows"], method, a.model, "vgg_scratch_lr")
+            base = base_model(a.protocol, seed=0, model=a.model)    # fresh per candidate: the same init for all
             torch.manual_seed(0)
             m = binarize(base, method, freq=freq, act_surrogate=act, latent_init=init)
             t = time.time()
             train_recipe(m, x, y, batch=a.batch, seed=0, **cfg)
-            row = {"grid": grid, "protocol": a.protocol, "method": method, "freq": freq, "act": next(l.act_surrogate for l in m.modules() if hasattr(l, "act_surrogate")),
+            row = {"grid": grid, "protocol": a.protocol, "model": a.model, "method": method, "freq": freq, "act": next(l.act_surrogate for l in m.modules() if hasattr(l, "act_surrogate")),
                    "latent_init": init, "train": a.train, "batch": a.batch, **cfg,
                    "val_accuracy": evaluate(m, xv, yv), "seconds": round(time.time() - t, 1)}
             doc["rows"].append(row)
@@ -167,7 +194,7 @@ def main(argv=None):
             print(json.dumps(row), flush=True)
     _select_all(doc)
     write_text(OUT, json.dumps(doc, indent=1))
-    for key in ("selected", "selected_scratch"):
+    for key in ("selected", "selected_scratch", "selected_scratch_fmnist_vgg"):
         for method, row in doc.get(key, {}).items():
             print(f"{key} {method}: {row}")
     return 0
@@ -179,14 +206,18 @@ def _select_all(doc):
     scratch = select(doc["rows"], "scratch")
     if scratch:
         doc["selected_scratch"] = scratch
+    vgg = select(doc["rows"], "scratch", model="fmnist_vgg")
+    if vgg:
+        doc["selected_scratch_fmnist_vgg"] = vgg
 
 
-def select(rows, protocol="finetune"):
-    """Per method, the best validation accuracy among the protocol's runs on the most
-    training data (the small-data grids only choose which candidates get the larger
-    confirmation run). Rows without a protocol field are fine-tuning ones."""
+def select(rows, protocol="finetune", model="fmnist_cnn"):
+    """Per method, the best validation accuracy among the protocol's runs of the model on
+    the most training data (the small-data grids only choose which candidates get the larger
+    confirmation run). Rows without a protocol field are fine-tuning ones, rows without a
+    model field fmnist_cnn's."""
     out = {}
-    rows = [r for r in rows if r.get("protocol", "finetune") == protocol]
+    rows = [r for r in rows if r.get("protocol", "finetune") == protocol and r.get("model", "fmnist_cnn") == model]
     for method in ("biper", "ste"):
         mine = [r for r in rows if r["method"] == method]
         if mine:
