@@ -12,28 +12,17 @@ from edgesdk.quant.ptq import QuantizeError
 from edgesdk.quant.sensitivity import calibrated_sensitivity, split_sizes
 from edgesdk.quant.weights import fake_quant, weight_scale
 
+from quant_mixed_helpers import kl_of_class_probs, tiny_classifier
+
 STEPS = 40
-
-
-def tiny_classifier():
-    torch.manual_seed(7)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 5)).eval()
 
 
 @pytest.fixture(scope="module")
 def setup():
-    model = tiny_classifier()
+    model = tiny_classifier(7)
     g = load(model, example_inputs=torch.zeros(1, 1, 8, 8))
     calib = np.random.default_rng(1).normal(0, 1, (80, 1, 8, 8)).astype(np.float32)
     return model, g, calib
-
-
-def _kl(ref, out):
-    lp = torch.log_softmax(torch.as_tensor(ref, dtype=torch.float64), 1)
-    lq = torch.log_softmax(torch.as_tensor(out, dtype=torch.float64), 1)
-    return float((lp.exp() * (lp - lq)).sum(1).mean())
 
 
 def _rtn(w, bits):
@@ -62,7 +51,7 @@ def test_context_damage_matches_torch_oracle(setup):
                     for lj, m in enumerate(layers):
                         m.weight.copy_(torch.from_numpy(_rtn(float_w[lj], bits if lj == li else 4)))
                     out = model(held).numpy()
-                assert sens[node.name][bits] == pytest.approx(_kl(ref, out), rel=1e-3, abs=1e-9)
+                assert sens[node.name][bits] == pytest.approx(kl_of_class_probs(ref, out), rel=1e-3, abs=1e-9)
     finally:
         with torch.no_grad():
             for m, w in zip(layers, float_w):

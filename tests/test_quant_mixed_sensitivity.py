@@ -18,20 +18,15 @@ from edgesdk.quant.ptq import QuantizeError
 from edgesdk.quant.sensitivity import calibrated_sensitivity, split_sizes
 from edgesdk.quant.weights import fake_quant, weight_scale
 
+from quant_mixed_helpers import kl_of_class_probs, tiny_classifier
+
 EDGESDK = str(Path(sys.executable).parent / "edgesdk")
 STEPS = 60  # layer-wise calibration steps: enough to show the effect, fast on 2 cores
 
 
-def tiny_classifier():
-    torch.manual_seed(3)
-    return torch.nn.Sequential(
-        torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(64, 16), torch.nn.ReLU(), torch.nn.Linear(16, 5)).eval()
-
-
 @pytest.fixture(scope="module")
 def setup():
-    model = tiny_classifier()
+    model = tiny_classifier(3)
     g = load(model, example_inputs=torch.zeros(1, 1, 8, 8))
     calib = np.random.default_rng(0).normal(0, 1, (96, 1, 8, 8)).astype(np.float32)
     return model, g, calib
@@ -43,12 +38,6 @@ def test_split_sizes_hold_out_disjoint_samples():
         assert fit >= 1 and held >= 1 and fit + held <= n and fit <= 256 and held <= 256
     assert split_sizes(1, 256) == (1, 0)
     assert split_sizes(512, 256) == (256, 256)
-
-
-def _kl(ref_logits, q_logits):
-    lp = torch.log_softmax(torch.as_tensor(ref_logits, dtype=torch.float64), 1)
-    lq = torch.log_softmax(torch.as_tensor(q_logits, dtype=torch.float64), 1)
-    return float((lp.exp() * (lp - lq)).sum(1).mean())
 
 
 def test_rtn_damage_matches_torch_oracle(setup):
@@ -73,7 +62,7 @@ def test_rtn_damage_matches_torch_oracle(setup):
                 layer.weight.copy_(torch.from_numpy(wq.astype(np.float32)))
                 out = model(held).numpy()
                 layer.weight.copy_(torch.from_numpy(w))
-            assert sens[node.name][bits] == pytest.approx(_kl(ref, out), rel=1e-3, abs=1e-9)
+            assert sens[node.name][bits] == pytest.approx(kl_of_class_probs(ref, out), rel=1e-3, abs=1e-9)
 
 
 def test_calibrated_sensitivity_below_round_to_nearest(setup):
