@@ -8,8 +8,10 @@ The Fashion-MNIST CNNs of bench/quant_fmnist.py are nearly lossless at 4 bits, s
 can beat uniform there (bench/quant_mixed_enumerate.py shows it by enumeration).
 
 Inputs: the crops of bench/quant_mobilenet.py (calibration and evaluation drawn apart).
-Sensitivity: round-to-nearest, output MSE (the layer-wise calibrated one would rerun
-AdaQuant 53 x 3 times on a 2-core machine).
+Sensitivity: the SDK default (each layer layer-wise calibrated at 2, 4 and 8 bits, its
+damage the KL of the class probabilities on held-out calibration crops: 53 x 3 AdaQuant
+runs, about 9 minutes on one core) and, for reference, round-to-nearest output MSE.
+The goals are judged on the default.
 
     .venv/bin/python bench/quant_mobilenet_mixed.py [--eval N] [--calib N] [--sens-samples N]
         -> bench/results/quant_mobilenet_mixed.json
@@ -55,6 +57,8 @@ def main():
     ap.add_argument("--eval", type=int, default=48)
     ap.add_argument("--calib", type=int, default=24)
     ap.add_argument("--sens-samples", type=int, default=8)
+    ap.add_argument("--sensitivity", default="rtn,calibrated",
+                    help="sensitivity models to run, comma-separated (rtn, calibrated); goals use the last")
     args = ap.parse_args()
     t0 = time.time()
     model, g, calib, test, ref, names = setup(args.eval, args.calib)
@@ -71,19 +75,24 @@ def main():
                  "eval_s": round(time.time() - t - tq, 1)})
     print(f"  uniform 4-bit: {a} ({time.time() - t:.0f} s)", flush=True)
 
-    t = time.time()
-    qm, plan, table = quantize_to_budget(g, calib, budget_bytes=budget, sens_samples=args.sens_samples,
-                                         sens_method="rtn", refine_samples=16)
-    tq = time.time() - t
-    print(table, flush=True)
-    a = agreement(int_logits(qm, test), ref)
-    counts = {b: sum(1 for v in plan.values() if v == b) for b in (2, 4, 8)}
-    rows.append({"config": "mixed 2/4/8 (MILP) at the uniform 4-bit size", **a,
-                 "weight_bytes": Q.weight_bytes(qm), "quantize_s": round(tq, 1),
-                 "eval_s": round(time.time() - t - tq, 1), "layers_per_width": counts, "plan": plan})
-    print(f"  mixed 2/4/8: {a} ({time.time() - t:.0f} s)", flush=True)
+    for method, label in (("rtn", "mixed 2/4/8 (MILP) at the uniform 4-bit size"),
+                          ("calibrated", "mixed 2/4/8 (MILP, calibrated KL sensitivity) at the uniform 4-bit size")):
+        if method not in args.sensitivity.split(","):
+            continue
+        t = time.time()
+        qm, plan, table = quantize_to_budget(g, calib, budget_bytes=budget, sens_samples=args.sens_samples,
+                                             sens_method=method, refine_samples=16)
+        tq = time.time() - t
+        print(table, flush=True)
+        a = agreement(int_logits(qm, test), ref)
+        counts = {b: sum(1 for v in plan.values() if v == b) for b in (2, 4, 8)}
+        rows.append({"config": label, "sensitivity": method, **a,
+                     "weight_bytes": Q.weight_bytes(qm), "quantize_s": round(tq, 1),
+                     "eval_s": round(time.time() - t - tq, 1), "layers_per_width": counts, "plan": plan})
+        print(f"  {label}: {a} ({time.time() - t:.0f} s)", flush=True)
 
-    u, m = rows
+    # the goals are judged on the SDK's default sensitivity when it was measured
+    u, m = rows[0], rows[-1]
     goals = {"mixed_248_beats_uniform_4bit": m["top1_agreement"] > u["top1_agreement"],
              "mixed_248_closer_to_float_kl": m["kl_to_float"] < u["kl_to_float"],
              "mixed_weight_bytes_le_uniform_4bit": m["weight_bytes"] <= u["weight_bytes"]}
@@ -95,7 +104,10 @@ def main():
         print(f"goal {k}: {'MET' if v else 'NOT MET'}")
     doc = {"model": "MobileNetV2 ImageNet (torchvision weights via edgesdk.zoo)", "budget_bytes": budget,
            "inputs": f"{args.eval} evaluation and {args.calib} calibration 224x224 crops of: {', '.join(names)}",
-           "sensitivity": f"round to nearest, output MSE on {args.sens_samples} calibration crops",
+           "sensitivity": {"rtn": f"round to nearest, output MSE on {args.sens_samples} calibration crops",
+                           "calibrated": f"layer-wise calibrated per width, KL of class probabilities on crops "
+                                         f"held out of the {args.sens_samples} sensitivity crops"},
+           "goals_judged_on": m["config"],
            "activations": "int8 per tensor", "rows": rows, "goals": goals,
            "total_seconds": round(time.time() - t0, 1)}
     with atomic_path(RESULTS) as tmp:
