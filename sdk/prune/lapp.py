@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import EdgeError
+from ..zoo.train import labelled_tensors
 from .adaptive import _cost, recalibrate_bn
 from . import macs
 from .magnitude import check_ratio
@@ -63,14 +64,6 @@ def _check(target, steps, lr, batch, temperatures):
     return target
 
 
-def _labelled(x, y):
-    x = torch.as_tensor(np.asarray(x, np.float32))
-    y = torch.as_tensor(np.asarray(y, np.int64))
-    if len(x) == 0 or len(x) != len(y):
-        raise EdgeError(f"lapp: need labelled training data, got {len(x)} inputs and {len(y)} labels")
-    return x, y
-
-
 def lapp_rates(model, input_shape, x, y, target, metric="macs", steps=300, lr=0.02, weight_lr=1e-3, batch=64,
                temperatures=(0.1, 0.01), rho=10.0, train_weights=True, seed=0):
     """Learn per-group channel rates under a MAC budget (`target` = fraction removed).
@@ -83,7 +76,7 @@ def lapp_rates(model, input_shape, x, y, target, metric="macs", steps=300, lr=0.
     target = _check(target, steps, lr, batch, temperatures)
     if metric != "macs":
         raise EdgeError(f"lapp: metric {metric!r}: only 'macs' (the expected-cost model counts MACs)")
-    x, y = _labelled(x, y)
+    x, y = labelled_tensors(x, y, "lapp training data")
     orig = remove_masks(copy.deepcopy(model))
     net = copy.deepcopy(orig)
     a = _Analysis(net, torch.zeros(*input_shape))
@@ -177,32 +170,35 @@ def lapp_rates(model, input_shape, x, y, target, metric="macs", steps=300, lr=0.
     real_base = _cost(orig, input_shape, metric)
     budget = real_base * (1 - target)
 
-    def realise(c):
-        rates = {groups[r]["name"]: c[r] / size[r] for r in groups if c[r] > 0}
+    def rates_of(c):
+        return {groups[r]["name"]: c[r] / size[r] for r in groups if c[r] > 0}
+
+    def realise(c):     # the real pruned model's cost
+        rates = rates_of(c)
         pruned = channel_prune(orig, input_shape, rates=rates) if rates else copy.deepcopy(orig)
-        return rates, _cost(pruned, input_shape, metric)
+        return _cost(pruned, input_shape, metric)
 
     def margin_next(r):     # how far the next channel to cut sits above the threshold
         return (cut[r] + 0.5) / size[r] - thr[r]
 
-    _, cost = realise(cut)
+    cost = realise(cut)
     while cost > budget:    # cut the channel with the lowest gate until the budget holds
         cands = [r for r in groups if cut[r] < size[r] - 1]
         if not cands:
             raise EdgeError(f"lapp: a {target:.0%} MAC reduction cannot be reached without emptying a group")
         r = min(cands, key=margin_next)
         cut[r] += 1
-        _, cost = realise(cut)
+        cost = realise(cut)
     # give back channels (highest gate first) while the budget still holds
     for r in sorted(groups, key=lambda r: thr[r] - (cut[r] - 0.5) / size[r]):
         while cut[r] > 0:
             cut[r] -= 1
-            _, c = realise(cut)
+            c = realise(cut)
             if c > budget:
                 cut[r] += 1
                 break
             cost = c
-    rates, cost = realise(cut)
+    rates = rates_of(cut)     # `cost` is already this plan's (the last accepted one)
     report = {
         "metric": metric, "method": "lapp", "target_reduction": target, "base": real_base, "pruned": cost,
         "achieved_reduction": 1 - cost / real_base, "steps": steps, "train_weights": train_weights,

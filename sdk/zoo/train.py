@@ -55,7 +55,7 @@ def labelled_tensors(x, y, what="data"):
     x = torch.as_tensor(np.asarray(x, np.float32))
     y = torch.as_tensor(np.asarray(y, np.int64))
     if len(x) != len(y) or len(x) == 0:
-        raise DataError(f"{what}: {len(x)} inputs but {len(y)} labels")
+        raise DataError(f"{what}: {len(x)} inputs and {len(y)} labels (need one label per input, at least one)")
     return x, y
 
 
