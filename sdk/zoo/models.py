@@ -34,6 +34,7 @@ def fmnist_vgg(num_classes=10, width=16, hidden=64):
         nn.Linear(hidden, num_classes),
     )
 
+
 def fmnist_dscnn(num_classes=10, widths=(16, 32, 64, 64, 128, 128), strides=(2, 1, 2, 1, 1)):
     """Depthwise-separable (MobileNet / DS-CNN style): a 3x3 conv, then one block per
     further width (3x3 depthwise + 1x1 pointwise, each BN-ReLU; strides 28->14->7),
@@ -43,8 +44,7 @@ def fmnist_dscnn(num_classes=10, widths=(16, 32, 64, 64, 128, 128), strides=(2, 
     ~85% of the weights and are robust (what mixed precision exploits)."""
     layers = [nn.Conv2d(1, widths[0], 3, padding=1), nn.BatchNorm2d(widths[0]), nn.ReLU()]
     for cin, cout, s in zip(widths[:-1], widths[1:], strides):
-        layers += [nn.Conv2d(cin, cin, 3, s, 1, groups=cin), nn.BatchNorm2d(cin), nn.ReLU(),
-                   nn.Conv2d(cin, cout, 1), nn.BatchNorm2d(cout), nn.ReLU()]
+        layers += list(_dw_block(cin, s, cout))   # flat: the cached state_dicts' keys are flat
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(widths[-1], num_classes)]
     return nn.Sequential(*layers)
 
@@ -94,10 +94,12 @@ def resnet8(num_classes=10, in_ch=3):
     return ResNet8(num_classes, in_ch)
 
 
-def _dw_block(ch, stride=1):
+def _dw_block(ch, stride=1, cout=None):
+    """3x3 depthwise + 1x1 pointwise (ch -> cout, default ch), each BN-ReLU."""
+    cout = cout or ch
     return nn.Sequential(
         nn.Conv2d(ch, ch, 3, stride, 1, groups=ch), nn.BatchNorm2d(ch), nn.ReLU(),
-        nn.Conv2d(ch, ch, 1), nn.BatchNorm2d(ch), nn.ReLU())
+        nn.Conv2d(ch, cout, 1), nn.BatchNorm2d(cout), nn.ReLU())
 
 
 def ds_cnn(num_classes=12, ch=64):
@@ -117,8 +119,7 @@ def mobilenet_v1_025(num_classes=2, alpha=0.25):
     layers = [nn.Conv2d(3, c(32), 3, 2, 1), nn.BatchNorm2d(c(32)), nn.ReLU()]
     cin = c(32)
     for cout, s in cfg:
-        layers += [nn.Conv2d(cin, cin, 3, s, 1, groups=cin), nn.BatchNorm2d(cin), nn.ReLU(),
-                   nn.Conv2d(cin, c(cout), 1), nn.BatchNorm2d(c(cout)), nn.ReLU()]
+        layers += list(_dw_block(cin, s, c(cout)))
         cin = c(cout)
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(cin, num_classes)]
     return nn.Sequential(*layers)
