@@ -16,6 +16,11 @@ from ..errors import DeviceError
 _ATTR_CC_MAJOR, _ATTR_CC_MINOR = 75, 76
 
 
+def _dim3(dims):
+    """A grid or block of 1-3 extents as the three ints cuLaunchKernel takes."""
+    return [int(v) for v in list(dims) + [1] * (3 - len(dims))]
+
+
 def driver_present():
     return ctypes.util.find_library("cuda") is not None
 
@@ -46,6 +51,18 @@ class CudaDriver:
         L.cuLaunchKernel.argtypes = [ctypes.c_void_p] + [ctypes.c_uint] * 7 + [ctypes.c_void_p,
                                                                                 ctypes.POINTER(ctypes.c_void_p),
                                                                                 ctypes.c_void_p]
+        # events, streams and graphs (time_launches)
+        L.cuEventRecord.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), ctypes.c_void_p, ctypes.c_void_p]
+        L.cuEventSynchronize.argtypes = [ctypes.c_void_p]
+        L.cuEventDestroy_v2.argtypes = [ctypes.c_void_p]
+        L.cuStreamDestroy_v2.argtypes = [ctypes.c_void_p]
+        L.cuStreamBeginCapture_v2.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        L.cuStreamEndCapture.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
+        L.cuGraphInstantiateWithFlags.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_ulonglong]
+        L.cuGraphLaunch.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        L.cuGraphExecDestroy.argtypes = [ctypes.c_void_p]
+        L.cuGraphDestroy.argtypes = [ctypes.c_void_p]
         self._modules = {}
 
     def _check(self, rc, what):
@@ -88,14 +105,9 @@ class CudaDriver:
 
     def launch(self, fn, grid, block, args, smem=0, sync=True):
         """args: ("ptr", device pointer) / ("i32", int) / ("f32", float) pairs, in kernel order."""
-        holders = []
-        for kind, v in args:
-            holders.append({"ptr": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float}[kind](v))
-        params = (ctypes.c_void_p * len(holders))(*[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
-        g = list(grid) + [1] * (3 - len(grid))
-        b = list(block) + [1] * (3 - len(block))
-        self._check(self.lib.cuLaunchKernel(fn, *[int(v) for v in g], *[int(v) for v in b], int(smem), None,
-                                            params, None), "cuLaunchKernel")
+        holders, params = self._params(args)   # holders keep the values alive until the launch
+        self._check(self.lib.cuLaunchKernel(fn, *_dim3(grid), *_dim3(block), int(smem), None, params, None),
+                    "cuLaunchKernel")
         if sync:
             self.synchronize()
 
@@ -120,6 +132,7 @@ class CudaDriver:
                 "sm_count": attr(16), "l2_bytes": attr(38), "clock_khz": attr(13)}
 
     def _params(self, args):
+        """(holders, void** array) for ("ptr" | "i32" | "f32", value) kernel arguments."""
         holders = [{"ptr": ctypes.c_uint64, "i32": ctypes.c_int32, "f32": ctypes.c_float}[k](v) for k, v in args]
         params = (ctypes.c_void_p * len(holders))(*[ctypes.cast(ctypes.byref(h), ctypes.c_void_p) for h in holders])
         return holders, params
@@ -135,19 +148,7 @@ class CudaDriver:
         longer than a small layer) is not what gets measured; method says which was used
         ("graph", or "stream" where graph capture failed)."""
         L = self.lib
-        L.cuEventRecord.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-        L.cuEventElapsedTime.argtypes = [ctypes.POINTER(ctypes.c_float), ctypes.c_void_p, ctypes.c_void_p]
-        L.cuEventSynchronize.argtypes = [ctypes.c_void_p]
-        L.cuEventDestroy_v2.argtypes = [ctypes.c_void_p]
-        L.cuStreamDestroy_v2.argtypes = [ctypes.c_void_p]
-        L.cuStreamBeginCapture_v2.argtypes = [ctypes.c_void_p, ctypes.c_int]
-        L.cuStreamEndCapture.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_void_p)]
-        L.cuGraphInstantiateWithFlags.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_void_p, ctypes.c_ulonglong]
-        L.cuGraphLaunch.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
-        L.cuGraphExecDestroy.argtypes = [ctypes.c_void_p]
-        L.cuGraphDestroy.argtypes = [ctypes.c_void_p]
-        g = [int(v) for v in list(grid) + [1] * (3 - len(grid))]
-        b = [int(v) for v in list(block) + [1] * (3 - len(block))]
+        g, b = _dim3(grid), _dim3(block)
         packed = [self._params(a) for a in arg_sets]
         stream = ctypes.c_void_p()
         self._check(L.cuStreamCreate(ctypes.byref(stream), 1), "cuStreamCreate")   # 1: non-blocking
