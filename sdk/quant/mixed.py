@@ -6,8 +6,9 @@ when only layer l's weights are quantized to b bits and everything else stays fl
 By default (method "calibrated", edgesdk.quant.sensitivity) the layer is first finished
 with the same layer-wise calibration `quantize` applies (fitted on half the calibration
 samples), and the damage is the KL divergence of the class distribution from the float
-one (classifiers; output MSE otherwise) on the other half. Method "rtn" is the plain variant: round to nearest with MSE-optimal
-per-channel scales, output MSE relative to the output's variance.
+one (classifiers; output MSE otherwise) on the other half. Method "rtn" is the plain
+variant: round to nearest with MSE-optimal per-channel scales, output MSE relative to
+the output's variance.
 Sensitivities are treated as additive, the standard first-order assumption (HAWQ, ...):
 
     minimise  sum_l sum_b sens[l, b] * x[l, b]

@@ -137,6 +137,11 @@ def calibrated_sensitivity(fg, calib, layers, choices, samples=256, metric=None,
     return out
 
 
+def _bias_name(gn):
+    """The layer's bias input, or None (Conv/Gemm without one)."""
+    return gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
+
+
 def _quantized_layer(g, gn, env, bits, steps, seed, calibrated):
     """(fake-quantized weight in the graph's layout, bias or None) of one layer at `bits`."""
     from .ptq import Layer
@@ -146,7 +151,7 @@ def _quantized_layer(g, gn, env, bits, steps, seed, calibrated):
     w0 = np.asarray(g.const(wname), np.float32)
     trans = _orientation(g, gn)
     wo = w0.T if trans else w0
-    bname = gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
+    bname = _bias_name(gn)
     b0 = np.asarray(g.const(bname), np.float32).reshape(-1) if bname else np.zeros(wo.shape[0], np.float32)
     if bname is not None and b0.size != wo.shape[0]:
         b0 = np.broadcast_to(b0, (wo.shape[0],)).astype(np.float32)
@@ -168,7 +173,7 @@ def _quantized_layer(g, gn, env, bits, steps, seed, calibrated):
 
 def _set_layer(gq, gn, wq, b):
     gq.tensors[gn.inputs[1]].set_data(wq)
-    bname = gn.inputs[2] if len(gn.inputs) > 2 and gn.inputs[2] else None
+    bname = _bias_name(gn)
     # A layer without a per-channel bias input keeps its bias: the calibrated bias
     # shift is dropped (first order only; torch and ONNX exporters emit a bias).
     if b is not None and gq.tensors[bname].data.size == np.size(b):
