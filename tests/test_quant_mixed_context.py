@@ -5,24 +5,20 @@ import numpy as np
 import pytest
 import torch
 
-from edgesdk.frontends import load
 from edgesdk.quant.mixed import _bytes, _layers, layer_sensitivity, quantize_to_budget
 from edgesdk.quant.prepare import prepare_float
 from edgesdk.quant.ptq import QuantizeError
 from edgesdk.quant.sensitivity import calibrated_sensitivity, split_sizes
 from edgesdk.quant.weights import fake_quant, weight_scale
 
-from quant_mixed_helpers import kl_of_class_probs, tiny_classifier
+from quant_mixed_helpers import kl_of_class_probs, tiny_setup
 
 STEPS = 40
 
 
 @pytest.fixture(scope="module")
 def setup():
-    model = tiny_classifier(7)
-    g = load(model, example_inputs=torch.zeros(1, 1, 8, 8))
-    calib = np.random.default_rng(1).normal(0, 1, (80, 1, 8, 8)).astype(np.float32)
-    return model, g, calib
+    return tiny_setup(7, 1, 80)
 
 
 def _rtn(w, bits):

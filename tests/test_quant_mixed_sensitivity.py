@@ -18,7 +18,7 @@ from edgesdk.quant.ptq import QuantizeError
 from edgesdk.quant.sensitivity import calibrated_sensitivity, split_sizes
 from edgesdk.quant.weights import fake_quant, weight_scale
 
-from quant_mixed_helpers import kl_of_class_probs, tiny_classifier
+from quant_mixed_helpers import kl_of_class_probs, tiny_setup
 
 EDGESDK = str(Path(sys.executable).parent / "edgesdk")
 STEPS = 60  # layer-wise calibration steps: enough to show the effect, fast on 2 cores
@@ -26,10 +26,7 @@ STEPS = 60  # layer-wise calibration steps: enough to show the effect, fast on 2
 
 @pytest.fixture(scope="module")
 def setup():
-    model = tiny_classifier(3)
-    g = load(model, example_inputs=torch.zeros(1, 1, 8, 8))
-    calib = np.random.default_rng(0).normal(0, 1, (96, 1, 8, 8)).astype(np.float32)
-    return model, g, calib
+    return tiny_setup(3, 0, 96)
 
 
 def test_split_sizes_hold_out_disjoint_samples():
