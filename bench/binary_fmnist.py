@@ -25,11 +25,15 @@ DenseShift 4-bit within 1 point of float.
     .venv/bin/python bench/binary_fmnist.py --protocol finetune [--stage1-epochs 2] [--epochs 2]
     .venv/bin/python bench/binary_fmnist.py --notes-only   # re-derive goal_notes after more tuning runs
     .venv/bin/python bench/binary_fmnist.py --model fmnist_vgg [--train 30000]   # scratch only
+    .venv/bin/python bench/binary_fmnist.py --model fmnist_bnn_resnet [--train 30000]
 --model fmnist_vgg (conv-conv-pool-conv-pool, hidden FC layer, head): with the first and
 last layers kept int8, the inner convs AND the hidden FC layer (87 % of the weights) are
-binarized: does the fmnist_cnn ranking hold when most weights are binary? Its results go
-to bench/results/binary_vgg.json (the scratch block's structure: rows, goals, per seed,
-settings; no DenseShift rows), and binary.json's goal_notes gets an "other_models" summary.
+binarized: does the fmnist_cnn ranking hold when most weights are binary?
+--model fmnist_bnn_resnet: the binary ResNet shape of the BiPer paper (a real-valued
+shortcut around every binarized conv, hardtanh, BN), its six block convs (97 % of the
+weights) binarized. Another model's results go to bench/results/binary_<short>.json (the
+scratch block's structure: rows, goals, per seed, settings; no DenseShift rows), and
+binary.json's goal_notes gets an "other_models" summary.
 A scratch run keeps the stored fine-tuning results (block "finetune_protocol") and the
 stored DenseShift rows unless --denseshift re-runs them; the top-level "rows" and
 "biper_beats_ste" are the scratch protocol's once it has run (the paper's protocol).
@@ -45,17 +49,18 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from binary_notes import biper_note, compare, other_model_note  # noqa: E402
-from quant_fmnist_model import trained_fmnist_cnn, trained_fmnist_vgg  # noqa: E402
+from quant_fmnist_model import trained_fmnist_bnn_resnet, trained_fmnist_cnn, trained_fmnist_vgg  # noqa: E402
 
 from edgesdk.binary import binarize, denseshift, evaluate, export_graph, train_recipe, weight_bytes  # noqa: E402
 from edgesdk.data import load_fashion_mnist  # noqa: E402
 from edgesdk.zoo import fmnist_cnn  # noqa: E402
-from edgesdk.zoo.models import fmnist_vgg  # noqa: E402
+from edgesdk.zoo.models import fmnist_bnn_resnet, fmnist_vgg  # noqa: E402
 from edgesdk.reference import run  # noqa: E402
 from edgesdk.util.atomic import write_text  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "binary.json"
 VGG_OUT = Path(__file__).resolve().parent / "results" / "binary_vgg.json"
+RES_OUT = Path(__file__).resolve().parent / "results" / "binary_resnet.json"
 
 # Picked on the validation split (train images 50000-59999) by bench/binary_tune.py; see
 # bench/results/binary_tune.json for every candidate and its validation accuracy.
@@ -81,12 +86,35 @@ SETTINGS_SCRATCH_VGG = {
     "biper": dict(freq=0.75, latent_init="copy", lr=1e-2, sine_penalty=0.0, act="approxsign"),  # validation 89.65 %
     "ste": dict(freq=0.75, latent_init="copy", lr=1e-2, sine_penalty=0.0, act="approxsign"),    # validation 89.60 %
 }
-# per model: the fresh model, the trained float reference, the settings, the output
+# fmnist_bnn_resnet from scratch (binary_tune.py --model fmnist_bnn_resnet, grids res_scratch_*,
+# "selected_scratch_fmnist_bnn_resnet"): lr for both, BiPer's frequency at its best lr.
+SETTINGS_SCRATCH_RES = {
+    "biper": dict(freq=None, latent_init="copy", lr=None, sine_penalty=0.0, act="approxsign"),
+    "ste": dict(freq=0.75, latent_init="copy", lr=None, sine_penalty=0.0, act="approxsign"),
+}
+_FLOAT_NOTE = ("the trained {model} (bench/quant_fmnist_model.py: 3 epochs on the first 55000 train images), a "
+               "reference, not the binary runs' budget")
+# per model: the fresh model, the trained float reference, the settings, the output, and
+# for the other models the texts their block carries (binarized layers, tuning)
 MODEL_SPECS = {
     "fmnist_cnn": dict(make=fmnist_cnn, trained=trained_fmnist_cnn, out=OUT),
+    "fmnist_bnn_resnet": dict(
+        make=fmnist_bnn_resnet, trained=trained_fmnist_bnn_resnet, out=RES_OUT, settings=SETTINGS_SCRATCH_RES,
+        float_note=_FLOAT_NOTE.format(model="fmnist_bnn_resnet"),
+        layers="; for fmnist_bnn_resnet the binarized layers are the six block convs (97 % of the weights), each "
+               "bypassed by a real-valued shortcut (the BiPer paper's resnet_1w1a block)",
+        grids="res_scratch_lr, res_scratch_more",
+        tuned="Tuned per method on 10000 train images: lr (2e-3 .. 2e-2), and BiPer's frequency (0.375 .. 3 / std)",
+        budget_note="one 10000-image run of 3 + 3 epochs took ~105 s on this 2-core machine (tuning), so 60000 "
+                    "images would be ~11 min per run and 88 min for 4 seeds x 2 methods; both methods get the same "
+                    "first {n} images"),
     "fmnist_vgg": dict(make=fmnist_vgg, trained=trained_fmnist_vgg, out=VGG_OUT, settings=SETTINGS_SCRATCH_VGG,
-                       float_note="the trained fmnist_vgg (bench/quant_fmnist_model.py: 3 epochs on the first 55000 "
-                                  "train images), a reference, not the binary runs' budget",
+                       float_note=_FLOAT_NOTE.format(model="fmnist_vgg"),
+                       layers="; for fmnist_vgg the binarized layers are the two inner convs and the hidden FC layer",
+                       grids="vgg_scratch_lr, vgg_scratch_freq",
+                       tuned="Tuned per method: lr (1e-2, 2e-2, 3e-2), and BiPer's frequency (0.375, 0.75, 1.5 / std) "
+                             "at its best lr; the rest as fmnist_cnn's scratch picks. Both picks sit at the grid's "
+                             "lowest lr (the same edge for both)",
                        # why the final run uses --train 30000 (measured before the final run)
                        budget_note="one 60000-image epoch measured ~60 s on this shared 2-core machine (tuning: "
                                    "121 s for 3 + 3 epochs on 20000 images), so 60000 images x 6 epochs would be "
@@ -226,7 +254,8 @@ def main(argv=None):
     ap.add_argument("--out", type=Path, default=None,
                     help="the JSON to read the stored blocks from and write (default: the model's)")
     ap.add_argument("--model", choices=sorted(MODEL_SPECS), default="fmnist_cnn",
-                    help="fmnist_vgg: scratch protocol only, results in bench/results/binary_vgg.json")
+                    help="fmnist_vgg / fmnist_bnn_resnet: scratch protocol only, results in "
+                         "bench/results/binary_vgg.json / binary_resnet.json")
     a = ap.parse_args(argv)
     spec = MODEL_SPECS[a.model]
     other_model = a.model != "fmnist_cnn"
@@ -239,7 +268,7 @@ def main(argv=None):
     s1 = default_epochs if a.stage1_epochs is None else a.stage1_epochs
     ep = default_epochs if a.epochs is None else a.epochs
     settings = spec["settings"] if other_model else PROTOCOL_SETTINGS[a.protocol]
-    missing = [m for m, c in settings.items() if c["lr"] is None]
+    missing = [m for m, c in settings.items() if c["lr"] is None or c["freq"] is None]
     if missing:
         ap.error(f"--model {a.model}: no lr picked yet for {missing} (run bench/binary_tune.py --model {a.model})")
     torch.set_num_threads(1)   # shared machine: a spinning thread pool is slower than one thread
@@ -331,13 +360,12 @@ def main(argv=None):
              "goal_note": biper_note(per_seed, cmp["biper_minus_ste_per_seed"], met, a.protocol),
              "biper_ir_reference": ir_ref, "seconds": round(time.time() - t0, 1), "threads": 1}
     if other_model:
-        block["goal_note"] = other_model_note(a.model, per_seed, cmp, met, len(x))
-        block["description"] = PROTOCOL_TEXT[a.protocol].replace("fmnist_cnn", a.model) + (
-            "; for fmnist_vgg the binarized layers are the two inner convs and the hidden FC layer")
+        block["goal_note"] = other_model_note(a.model, per_seed, cmp, met, len(x), spec["tuned"])
+        block["description"] = PROTOCOL_TEXT[a.protocol].replace("fmnist_cnn", a.model) + spec["layers"]
         if len(x) < 60000:
             block["train_samples_note"] = spec["budget_note"].format(n=len(x))
-        block["tuning"] = ("lr per method picked on train images 50000-59999 (validation), "
-                           f"bench/results/binary_tune.json (model {a.model}, grids vgg_scratch_lr, vgg_scratch_freq)")
+        block["tuning"] = ("settings per method picked on train images 50000-59999 (validation), "
+                           f"bench/results/binary_tune.json (model {a.model}, grids {spec['grids']})")
         _print_block(block, per_seed, cmp, ir_ref, a.protocol, seeds)
         write_other_model(a, block, a.out)
         return 0

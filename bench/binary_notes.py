@@ -139,7 +139,7 @@ def vgg_tuning_summary(model, tune_path=TUNE):
             f"epochs): " + "; ".join(parts) + ".") if parts else ""
 
 
-def other_model_note(model, per_seed, cmp, met, train_samples):
+def other_model_note(model, per_seed, cmp, met, train_samples, tuned):
     b, s = per_seed["biper"], per_seed["ste"]
     note = (f"{model}, scratch protocol, {train_samples} train images: BiPer {np.mean(b):.2f} +- {np.std(b):.2f} vs "
             f"STE {np.mean(s):.2f} +- {np.std(s):.2f} % over {len(b)} seeds; BiPer - STE = "
@@ -147,9 +147,7 @@ def other_model_note(model, per_seed, cmp, met, train_samples):
                                                                           cmp["biper_minus_ste_per_seed"])
             + f"), {abs(cmp['biper_minus_ste_standard_errors']):.1f} standard errors of the difference of means "
             f"({cmp['standard_error_of_difference']:.2f}). " + ("Met on the mean." if met else "Not met.")
-            + " Tuned per method: lr (1e-2, 2e-2, 3e-2), and BiPer's frequency (0.375, 0.75, 1.5 / std) at its best"
-            " lr; the rest as fmnist_cnn's scratch picks. Both picks sit at the grid's lowest lr (the same edge"
-            " for both). " + _ranking_sentence(cmp["biper_minus_ste_per_seed"], met))
+            + f" {tuned}. " + _ranking_sentence(cmp["biper_minus_ste_per_seed"], met))
     tuning = vgg_tuning_summary(model)
     return note + (" " + tuning if tuning else "")
 

@@ -13,6 +13,9 @@
   fmnist_vgg on the first 55000 training images.
 - fmnist_dscnn_s (edgesdk.zoo.models.fmnist_dscnn_s): fmnist_dscnn at half width (~10k
   params, MCU-sized); trained exactly like fmnist_dscnn.
+- fmnist_bnn_resnet (edgesdk.zoo.models.fmnist_bnn_resnet): the binary-friendly ResNet
+  (a real shortcut around every conv); its float form, trained like fmnist_vgg, is the
+  float reference of the binary benchmark on that model.
 """
 import sys
 import time
@@ -23,13 +26,14 @@ import torch
 
 from edgesdk.data import load_fashion_mnist
 from edgesdk.zoo import fmnist_cnn
-from edgesdk.zoo.models import fmnist_dscnn, fmnist_dscnn_s, fmnist_vgg
+from edgesdk.zoo.models import fmnist_bnn_resnet, fmnist_dscnn, fmnist_dscnn_s, fmnist_vgg
 
 ROOT = Path(__file__).resolve().parent
 CACHE = ROOT / "results" / "fmnist_cnn_state.pt"
 VGG_CACHE = ROOT / "results" / "fmnist_vgg_state.pt"
 DSCNN_CACHE = ROOT / "results" / "fmnist_dscnn_state.pt"
 DSCNN_S_CACHE = ROOT / "results" / "fmnist_dscnn_s_state.pt"
+BNN_RESNET_CACHE = ROOT / "results" / "fmnist_bnn_resnet_state.pt"
 VAL = 5000  # the last VAL training images: validation split (held out of fmnist_vgg's training)
 
 
@@ -101,8 +105,14 @@ def trained_fmnist_dscnn_s():
     return _cached(fmnist_dscnn_s, DSCNN_S_CACHE, limit=60000 - VAL)
 
 
+def trained_fmnist_bnn_resnet():
+    """fmnist_bnn_resnet (float) trained like fmnist_vgg, on the first 55000 images."""
+    return _cached(fmnist_bnn_resnet, BNN_RESNET_CACHE, limit=60000 - VAL)
+
+
 MODELS = {"fmnist_cnn": trained_fmnist_cnn, "fmnist_vgg": trained_fmnist_vgg,
-          "fmnist_dscnn": trained_fmnist_dscnn, "fmnist_dscnn_s": trained_fmnist_dscnn_s}
+          "fmnist_dscnn": trained_fmnist_dscnn, "fmnist_dscnn_s": trained_fmnist_dscnn_s,
+          "fmnist_bnn_resnet": trained_fmnist_bnn_resnet}
 
 
 def validation_split(model_name=None, calib=512, val=VAL):

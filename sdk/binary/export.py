@@ -9,7 +9,7 @@ Traced with torch.fx; binary and shift layers are leaves and become:
   tagged shift_weights {"bits", "sign", "exponent", "scale"} so that the integer
   lowering can emit ShiftConv/ShiftGemm (exponent in [0, 2^(bits-1) - 1]).
 The other supported modules map to their ONNX ops (Conv, Gemm, BatchNormalization,
-Relu, MaxPool, AveragePool, GlobalAveragePool, Flatten, Add).
+Relu, Hardtanh as Clip, MaxPool, AveragePool, GlobalAveragePool, Flatten, Add, constant F.pad).
 """
 import operator
 
@@ -106,6 +106,8 @@ def _emit_module(b, name, m, x):
         return b.node("BatchNormalization", n, ins, {"epsilon": float(m.eps)})
     if isinstance(m, nn.ReLU):
         return b.node("Relu", n, [x])
+    if isinstance(m, nn.Hardtanh):
+        return _clip(b, n, x, m.min_val, m.max_val)
     if isinstance(m, nn.MaxPool2d):
         p = _pair(m.padding)
         return b.node("MaxPool", n, [x], {"kernel_shape": _pair(m.kernel_size),
@@ -122,6 +124,38 @@ def _emit_module(b, name, m, x):
     if isinstance(m, (nn.Identity, nn.Dropout)):
         return x
     raise EdgeError(f"export: layer {name!r} ({type(m).__name__}) has no IR mapping in the binary exporter")
+
+
+def _clip(b, n, x, lo, hi):
+    return b.node("Clip", n, [x, b.const(f"{n}.min", np.float32(lo)), b.const(f"{n}.max", np.float32(hi))])
+
+
+def _hardtanh_bounds(fn):
+    """(min_val, max_val) of an F.hardtanh call, positional or keyword (defaults -1, 1)."""
+    args = list(fn.args[1:3]) + [None] * 2
+    lo = fn.kwargs.get("min_val", args[0] if args[0] is not None else -1.0)
+    hi = fn.kwargs.get("max_val", args[1] if args[1] is not None else 1.0)
+    return float(lo), float(hi)
+
+
+def _onnx_pads(torch_pad, rank):
+    """F.pad's (last dim begin, end, previous dim begin, end, ...) as ONNX Pad's
+    [x1_begin, ..., xr_begin, x1_end, ..., xr_end]."""
+    begin, end = [0] * rank, [0] * rank
+    for i in range(len(torch_pad) // 2):
+        begin[rank - 1 - i], end[rank - 1 - i] = int(torch_pad[2 * i]), int(torch_pad[2 * i + 1])
+    return begin + end
+
+
+def _emit_pad(b, fn, x):
+    mode = fn.kwargs.get("mode", fn.args[2] if len(fn.args) > 2 else "constant")
+    value = fn.kwargs.get("value", fn.args[3] if len(fn.args) > 3 else None) or 0.0
+    if mode != "constant":
+        raise EdgeError(f"export: {fn.name}: F.pad mode {mode!r} has no IR mapping (only constant)")
+    rank = len(b.g.tensors[x].shape) if b.g.tensors[x].shape else 4
+    pads = np.array(_onnx_pads(fn.args[1], rank), np.int64)
+    return b.node("Pad", fn.name, [x, b.const(f"{fn.name}.pads", pads, "s64"),
+                                   b.const(f"{fn.name}.value", np.float32(value))])
 
 
 def export_graph(model, input_shape, name=None):
@@ -145,6 +179,10 @@ def export_graph(model, input_shape, name=None):
             env[fn.name] = _emit_module(b, fn.target, mods[fn.target], env[fn.args[0].name])
         elif fn.op == "call_function" and fn.target in (torch.relu, torch.nn.functional.relu):
             env[fn.name] = b.node("Relu", fn.name, [env[fn.args[0].name]])
+        elif fn.op == "call_function" and fn.target is torch.nn.functional.hardtanh:
+            env[fn.name] = _clip(b, fn.name, env[fn.args[0].name], *_hardtanh_bounds(fn))
+        elif fn.op == "call_function" and fn.target is torch.nn.functional.pad:
+            env[fn.name] = _emit_pad(b, fn, env[fn.args[0].name])
         elif fn.op == "call_function" and fn.target in (operator.add, torch.add):
             env[fn.name] = b.node("Add", fn.name, [env[a.name] for a in fn.args[:2]])
         elif fn.op == "call_function" and fn.target is torch.flatten and (list(fn.args[1:]) or [0])[0] == 1:

@@ -94,6 +94,65 @@ def resnet8(num_classes=10, in_ch=3):
     return ResNet8(num_classes, in_ch)
 
 
+class _PadShortcut(nn.Module):
+    """Parameter-free shortcut to a smaller, wider map: 2x2 average pool, then zero channels
+    appended (He et al.'s option A, as in the BNN ResNets of IR-Net / ReCU / BiPer)."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.pool = nn.AvgPool2d(stride) if stride != 1 else nn.Identity()
+        self.extra = cout - cin
+
+    def forward(self, x):
+        x = self.pool(x)
+        # F.pad's widths run from the last dim back: (W, W, H, H, C front, C back)
+        return nn.functional.pad(x, (0, 0, 0, 0, 0, self.extra)) if self.extra else x
+
+
+class _BnnBlock(nn.Module):
+    """Two 3x3 conv-BN, each with its own real-valued shortcut and a hardtanh after the add:
+    the block binary ResNets use (Bi-Real Net; the BiPer authors' resnet_1w1a), so every
+    binarized conv is bypassed by full-precision information."""
+
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.short = _PadShortcut(cin, cout, stride)
+
+    def forward(self, x):
+        y = nn.functional.hardtanh(self.bn1(self.conv1(x)) + self.short(x))
+        return nn.functional.hardtanh(self.bn2(self.conv2(y)) + y)
+
+
+class FmnistBnnResNet(nn.Module):
+    """A small ResNet shaped for binarization (28x28x1): a real 3x3 stem conv, one _BnnBlock
+    per stage (16, 32, 64 channels; 28 -> 14 -> 7), average pool, BN, linear head. Its six
+    block convs (73.7k weights, 97 % of the model) are what binarize() converts; the stem and
+    the head stay real (int8 on device). ~9M MACs."""
+
+    def __init__(self, num_classes=10, widths=(16, 32, 64)):
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.Hardtanh())
+        chans = (widths[0],) + tuple(widths)
+        self.blocks = nn.Sequential(*[_BnnBlock(cin, cout, 1 if i == 0 else 2)
+                                      for i, (cin, cout) in enumerate(zip(chans[:-1], chans[1:]))])
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.bn = nn.BatchNorm1d(widths[-1])
+        self.fc = nn.Linear(widths[-1], num_classes)
+
+    def forward(self, x):
+        x = self.pool(self.blocks(self.stem(x)))
+        return self.fc(self.bn(torch.flatten(x, 1)))
+
+
+def fmnist_bnn_resnet(num_classes=10):
+    return FmnistBnnResNet(num_classes)
+
+
 def _dw_block(ch, stride=1, cout=None):
     """3x3 depthwise + 1x1 pointwise (ch -> cout, default ch), each BN-ReLU."""
     cout = cout or ch
