@@ -106,8 +106,11 @@ MODEL_SPECS = {
         float_note=_FLOAT_NOTE.format(model="fmnist_bnn_resnet"),
         layers="; for fmnist_bnn_resnet the binarized layers are the six block convs (97 % of the weights), each "
                "bypassed by a real-valued shortcut (the BiPer paper's resnet_1w1a block)",
-        grids="res_scratch_lr, res_scratch_more",
-        tuned="Tuned per method on 10000 train images: lr (2e-3 .. 2e-2), and BiPer's frequency (0.375 .. 3 / std)",
+        grids="res_scratch_lr, res_scratch_more, res_scratch_stage_lr, res_scratch_stage_lr2, res_scratch_confirm; "
+              "res_scratch_long: 10 + 10 epochs",
+        tuned="Tuned per method on 10000 train images: lr (2e-3 .. 2e-2), a lower stage-2 lr (the authors' recipe: "
+              "5e-3/5e-4 .. 1e-2/2e-3), BiPer's frequency (0.375 .. 3 / std); each method's top two confirmed on "
+              "30000 images. With 10 + 10 epochs instead of 3 + 3 (10000 images) STE stays ahead",
         budget_note="one 10000-image run of 3 + 3 epochs took ~105 s on this 2-core machine (tuning), so 60000 "
                     "images would be ~11 min per run and 88 min for 4 seeds x 2 methods; both methods get the same "
                     "first {n} images"),
@@ -236,6 +239,25 @@ def write_other_model(a, block, out):
         print(f"updated goal_notes.other_models in {OUT}")
 
 
+def tuning_pointer(model, spec):
+    return ("settings per method picked on train images 50000-59999 (validation), "
+            f"bench/results/binary_tune.json (model {model}, grids {spec['grids']})")
+
+
+def rewrite_other_model_notes(model, spec):
+    """Another model's goal note and tuning pointer re-derived from the stored per-seed
+    accuracies and binary_tune.json (wording only; nothing is retrained)."""
+    doc = json.loads(spec["out"].read_text())
+    block = {k: v for k, v in doc.items() if k not in ("dataset", "model", "goals", "goal_notes")}
+    per_seed = per_seed_of(block["rows"])
+    block["goal_note"] = other_model_note(model, per_seed, compare(per_seed), block["goal"]["biper_beats_ste"],
+                                          block["train_samples"], spec["tuned"])
+    block["tuning"] = tuning_pointer(model, spec)
+    write_other_model(argparse.Namespace(model=model), block, spec["out"])
+    print(block["goal_note"])
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser()
     ap.add_argument("--protocol", choices=("scratch", "finetune"), default="scratch",
@@ -263,11 +285,11 @@ def main(argv=None):
     a = ap.parse_args(argv)
     spec = MODEL_SPECS[a.model]
     other_model = a.model != "fmnist_cnn"
-    if other_model and (a.protocol != "scratch" or a.notes_only):
-        ap.error(f"--model {a.model}: only --protocol scratch (a full run) is set up for it")
+    if other_model and a.protocol != "scratch":
+        ap.error(f"--model {a.model}: only --protocol scratch is set up for it")
     a.out = a.out or spec["out"]
     if a.notes_only:
-        return rewrite_notes(a.out)
+        return rewrite_other_model_notes(a.model, spec) if other_model else rewrite_notes(a.out)
     default_epochs = 3 if a.protocol == "scratch" else 2
     s1 = default_epochs if a.stage1_epochs is None else a.stage1_epochs
     ep = default_epochs if a.epochs is None else a.epochs
@@ -370,8 +392,7 @@ def main(argv=None):
         block["description"] = PROTOCOL_TEXT[a.protocol].replace("fmnist_cnn", a.model) + spec["layers"]
         if len(x) < 60000:
             block["train_samples_note"] = spec["budget_note"].format(n=len(x))
-        block["tuning"] = ("settings per method picked on train images 50000-59999 (validation), "
-                           f"bench/results/binary_tune.json (model {a.model}, grids {spec['grids']})")
+        block["tuning"] = tuning_pointer(a.model, spec)
         _print_block(block, per_seed, cmp, ir_ref, a.protocol, seeds)
         write_other_model(a, block, a.out)
         return 0

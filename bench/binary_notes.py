@@ -122,21 +122,30 @@ def optimizer_finding(tune_path=TUNE):
             + " | ".join(parts) + "." + verdict)
 
 
-def vgg_tuning_summary(model, tune_path=TUNE):
-    """The model's validation runs of binary_tune.json, per method: lr (and BiPer freq) -> accuracy."""
+def tuning_summary(model, tune_path=TUNE):
+    """The model's validation runs of binary_tune.json, grouped by training size and epochs,
+    per method: lr (stage 1 / stage 2 where they differ; BiPer's freq) -> accuracy."""
     if not tune_path.exists():
         return ""
     rows = tune_rows(tune_path, model)
-    parts = []
-    for method in ("biper", "ste"):
-        mine = [r for r in rows if r["method"] == method]
-        if mine:
-            parts.append(f"{'BiPer' if method == 'biper' else 'STE'} " + ", ".join(
-                f"lr {r['lr']:g}" + (f" freq {r['freq']:g}" if method == "biper" else "") + f": {r['val_accuracy']:.2f}"
-                for r in mine))
-    n = sorted({r["train"] for r in rows})
-    return (f"Validation (train images 50000-59999, single seed 0, {'/'.join(map(str, n))} train images, 3 + 3 "
-            f"epochs): " + "; ".join(parts) + ".") if parts else ""
+
+    def lr(r):
+        s1 = r.get("stage1_lr")
+        return f"lr {s1:g}/{r['lr']:g}" if s1 is not None and s1 != r["lr"] else f"lr {r['lr']:g}"
+
+    groups = []
+    for key in sorted({(r["train"], r["stage1_epochs"], r["epochs"]) for r in rows}):
+        mine = [r for r in rows if (r["train"], r["stage1_epochs"], r["epochs"]) == key]
+        parts = []
+        for method in ("biper", "ste"):
+            runs = [r for r in mine if r["method"] == method]
+            if runs:
+                parts.append(f"{'BiPer' if method == 'biper' else 'STE'} " + ", ".join(
+                    lr(r) + (f" freq {r['freq']:g}" if method == "biper" else "") + f": {r['val_accuracy']:.2f}"
+                    for r in runs))
+        groups.append(f"{key[0]} train images, {key[1]} + {key[2]} epochs: " + "; ".join(parts))
+    return ("Validation (train images 50000-59999, single seed 0; lr a/b: stage 1 / stage 2) | "
+            + " | ".join(groups) + ".") if groups else ""
 
 
 def other_model_note(model, per_seed, cmp, met, train_samples, tuned):
@@ -148,7 +157,7 @@ def other_model_note(model, per_seed, cmp, met, train_samples, tuned):
             + f"), {abs(cmp['biper_minus_ste_standard_errors']):.1f} standard errors of the difference of means "
             f"({cmp['standard_error_of_difference']:.2f}). " + ("Met on the mean." if met else "Not met.")
             + f" {tuned}. " + _ranking_sentence(cmp["biper_minus_ste_per_seed"], met))
-    tuning = vgg_tuning_summary(model)
+    tuning = tuning_summary(model)
     return note + (" " + tuning if tuning else "")
 
 
