@@ -142,6 +142,8 @@ def test_two_stage_recipe_runs_stage_one_at_the_schedule_start_and_ends_binary()
     (dict(epochs=0, stage1_epochs=0), "at least 1"),
     (dict(lr=0.0), "lr: must be a finite positive"),
     (dict(sine_penalty=float("nan")), "sine_penalty"),
+    (dict(stage1_epochs=1, stage1_lr=0.0), "stage1_lr: must be a finite positive"),
+    (dict(stage1_epochs=1, stage1_lr=float("inf")), "stage1_lr"),
 ])
 def test_recipe_bad_settings(kw, match):
     with pytest.raises(EdgeError, match=match):
@@ -194,6 +196,41 @@ def test_half_period_init_maps_a_random_init_linearly_onto_the_rising_half_perio
 def test_binarize_bad_new_settings(kw, match):
     with pytest.raises(EdgeError, match=match):
         binarize(fmnist_cnn(), **kw)
+
+
+def test_recipe_stage1_lr_drives_stage1_only(monkeypatch):
+    made = []
+    real_adam = torch.optim.Adam
+
+    def recording_adam(params, lr, **kw):
+        made.append(lr)
+        return real_adam(params, lr=lr, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", recording_adam)
+    x, y = np.zeros((8, 1, 28, 28), np.float32), np.zeros(8, np.int64)
+    train_recipe(binarize(fmnist_cnn(width=4), "biper"), x, y, epochs=1, stage1_epochs=1, lr=1e-3, stage1_lr=5e-3)
+    assert made == [5e-3, 1e-3]
+    made.clear()
+    train_recipe(binarize(fmnist_cnn(width=4), "biper"), x, y, epochs=1, stage1_epochs=1, lr=1e-3)
+    assert made == [1e-3, 1e-3]
+
+
+def test_binarize_cli_resnet_with_stage_lrs(tmp_path):
+    from click.testing import CliRunner
+    from edgesdk.cli import main
+    from edgesdk.data import load_fashion_mnist
+    from edgesdk.ir import load
+    x, y = load_fashion_mnist("train", limit=64)
+    np.savez(tmp_path / "d.npz", x=x, y=y)
+    args = ["binarize", "zoo:fmnist_bnn_resnet", "--data", str(tmp_path / "d.npz"), "--input-shape", "1,1,28,28",
+            "-o", str(tmp_path / "r.edg"), "--epochs", "1", "--stage1-epochs", "1", "--freq", "3"]
+    r = CliRunner().invoke(main, args + ["--stage1-lr", "5e-3", "--lr", "1e-3"])
+    assert r.exit_code == 0, r.output
+    g = load(tmp_path / "r.edg")
+    assert [n.op for n in g.nodes].count("BConv") == 6
+    bad = CliRunner().invoke(main, args + ["--stage1-lr", "0", "-o", str(tmp_path / "bad.edg")])
+    assert bad.exit_code == 2 and "stage1_lr: must be a finite positive" in bad.output
+    assert not (tmp_path / "bad.edg").exists()       # nothing half-written
 
 
 def test_binarize_cli_two_stages(tmp_path):

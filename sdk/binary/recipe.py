@@ -34,7 +34,7 @@ def set_binary_weights(model, on):
             m.binary_weights = bool(on)
 
 
-def _check_settings(epochs, stage1_epochs, lr, optimizer, sine_penalty, weight_decay):
+def _check_settings(epochs, stage1_epochs, lr, optimizer, sine_penalty, weight_decay, stage1_lr=None):
     for name, v in (("epochs", epochs), ("stage1_epochs", stage1_epochs)):
         if not isinstance(v, int) or isinstance(v, bool) or v < 0:
             raise EdgeError(f"train_recipe {name}: must be a non-negative integer, got {v!r}")
@@ -42,9 +42,13 @@ def _check_settings(epochs, stage1_epochs, lr, optimizer, sine_penalty, weight_d
         raise EdgeError("train_recipe: epochs + stage1_epochs must be at least 1")
     if optimizer not in OPTIMIZERS:
         raise EdgeError(f"train_recipe optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-    for name, v in (("lr", lr), ("sine_penalty", sine_penalty), ("weight_decay", weight_decay)):
-        if not isinstance(v, (int, float)) or not v >= 0 or v == float("inf") or (name == "lr" and v == 0):
-            raise EdgeError(f"train_recipe {name}: must be a finite {'positive' if name == 'lr' else 'non-negative'} "
+    values = (("lr", lr), ("sine_penalty", sine_penalty), ("weight_decay", weight_decay))
+    if stage1_lr is not None:
+        values += (("stage1_lr", stage1_lr),)
+    for name, v in values:
+        positive = name.endswith("lr")
+        if not isinstance(v, (int, float)) or not v >= 0 or v == float("inf") or (positive and v == 0):
+            raise EdgeError(f"train_recipe {name}: must be a finite {'positive' if positive else 'non-negative'} "
                             f"number, got {v!r}")
 
 
@@ -91,7 +95,7 @@ def train_recipe(model, x, y, epochs=3, lr=2e-3, batch=128, freq_start=None, fre
     binary stage (units of 1/std(w)), geometric across epochs; default keeps each
     layer's frequency. sine_penalty: tau of BiPer's mean(sin^2(freq w)) regularizer.
     """
-    _check_settings(epochs, stage1_epochs, lr, optimizer, sine_penalty, weight_decay)
+    _check_settings(epochs, stage1_epochs, lr, optimizer, sine_penalty, weight_decay, stage1_lr)
     x, y = _tensors(x, y, "training data")
     g = torch.Generator().manual_seed(seed)
     losses = []
@@ -107,7 +111,8 @@ def train_recipe(model, x, y, epochs=3, lr=2e-3, batch=128, freq_start=None, fre
     if stage1_epochs:
         set_binary_weights(model, False)
         try:
-            _run_stage(model, x, y, stage1_epochs, stage1_lr or lr, batch, optimizer, weight_decay, sine_penalty,
+            lr1 = lr if stage1_lr is None else stage1_lr
+            _run_stage(model, x, y, stage1_epochs, lr1, batch, optimizer, weight_decay, sine_penalty,
                        g, None, log, "stage 1 (real weights) ", losses)
         finally:
             set_binary_weights(model, True)
