@@ -250,3 +250,14 @@ def test_binarize_cli_two_stages(tmp_path):
     assert bad.exit_code == 2 and "--latent-init half_period: only for --method biper" in bad.output
     bad = CliRunner().invoke(main, args + ["--stage1-epochs", "-1"])
     assert bad.exit_code == 2 and "--stage1-epochs" in bad.output
+
+
+def test_mcu_build_of_a_binarized_model_says_why_in_one_line():
+    from edgesdk.binary import export_graph
+    from edgesdk.pipeline import quantize_for_int8
+    g = export_graph(binarize(fmnist_cnn(width=4), "ste").eval(), (1, 1, 28, 28))
+    calib = np.zeros((2, 1, 28, 28), np.float32)
+    with pytest.raises(EdgeError) as e:
+        quantize_for_int8(g, calib)          # --calib does not help: say so, not "quantize it first"
+    msg = str(e.value)
+    assert "\n" not in msg and "binarized model" in msg and "--target gpu" in msg and "quantize it first" not in msg

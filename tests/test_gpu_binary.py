@@ -150,3 +150,77 @@ def test_grouped_bconv_is_refused_by_name(tmp_path):
         build(g, "pocl", tmp_path / "b", gpu_api="opencl", dtype="f32")
     msg = str(e.value)
     assert msg.endswith(": 2 [BConv]") and "\n" not in msg, msg   # only the grouped one, by name
+
+
+def _trained_like_binary_resnet():
+    """fmnist_bnn_resnet binarized, with BatchNorms that are not the identity and input
+    thresholds off zero: BN left standing after each binary layer's scale and before
+    the head, option-A Pad shortcuts, hardtanh Clips (what a real binary model holds)."""
+    import torch
+
+    from edgesdk.binary import binarize, export_graph
+    from edgesdk.zoo import fmnist_bnn_resnet
+    torch.manual_seed(0)
+    b = binarize(fmnist_bnn_resnet(), "ste")
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for mod in b.modules():
+            if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm1d)):
+                n = mod.num_features
+                mod.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
+                mod.running_var.copy_(0.5 + torch.rand(n, generator=g))
+                mod.weight.copy_(0.5 + torch.rand(n, generator=g))
+            if hasattr(mod, "threshold"):
+                mod.threshold.copy_(torch.randn(mod.threshold.shape, generator=g) * 0.1)
+    return export_graph(b.eval(), (1, 1, 28, 28))   # the GPU BConv kernels run batch 1
+
+
+def test_binary_resnet_with_standing_batchnorm_and_pad_matches_the_reference(tmp_path):
+    from edgesdk.backends_gpu import build
+    from edgesdk.gpu.plan_runner import PlanRunner
+    g = _trained_like_binary_resnet()
+    ops = {n.op for n in g.nodes}
+    assert {"BatchNormalization", "Pad", "Clip", "BConv"} <= ops
+    summary = build(g, "pocl", tmp_path / "r", gpu_api="opencl", dtype="f32")
+    by_op = {}
+    for layer in summary["per_layer"]:
+        by_op.setdefault(layer["op"], set()).add(layer["impl"].split(":")[0])
+    assert by_op["BatchNormalization"] == {"tvm"} and by_op["Pad"] == {"tvm"}
+    r = PlanRunner.from_build(tmp_path / "r")
+    x = np.random.default_rng(3).standard_normal((1, 1, 28, 28)).astype(np.float32)
+    r.run({"input": x})
+    want = reference_run(g, {"input": x}, keep_intermediates=True)
+    for t in [n.outputs[0] for n in g.nodes if n.op in ("Binarize", "BConv")]:
+        got = r.download(t)
+        np.testing.assert_array_equal(got, np.asarray(want[t]).reshape(got.shape), err_msg=t)
+    out = g.outputs[0]
+    np.testing.assert_allclose(r.download(out), want[out], rtol=1e-4, atol=1e-4)
+
+
+def test_constant_pad_on_every_side_with_a_value_matches_the_reference(tmp_path):
+    import torch
+    import torch.nn.functional as F
+
+    from edgesdk.backends_gpu import build
+    from edgesdk.binary import export_graph
+    from edgesdk.gpu.plan_runner import PlanRunner
+
+    class Padded(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(2, 3, 3)
+
+        def forward(self, x):
+            return F.pad(self.conv(x), (1, 2, 0, 1, 1, 0), value=1.5)   # W, H, then channels
+
+    torch.manual_seed(0)
+    g = export_graph(Padded().eval(), (1, 2, 6, 5))
+    assert g.tensors[g.outputs[0]].shape == (1, 4, 5, 6)
+    build(g, "pocl", tmp_path / "p", gpu_api="opencl", dtype="f32")
+    r = PlanRunner.from_build(tmp_path / "p")
+    x = np.random.default_rng(0).standard_normal((1, 2, 6, 5)).astype(np.float32)
+    r.run({"input": x})
+    want = reference_run(g, {"input": x})[g.outputs[0]]
+    got = r.download(g.outputs[0])
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    assert (got[0, 0] == 1.5).all() and (got[0, 1:, :, 0] == 1.5).all()
