@@ -92,7 +92,8 @@ def accuracy_size_points(results_dir):
             size = r.get("model_bytes", r.get("weight_bytes"))
             if isinstance(acc, (int, float)) and isinstance(size, (int, float)) and size > 0:
                 acc = acc * 100 if acc <= 1.0 else acc
-                pts.append((p.stem, str(r.get("config", r.get("method", ""))), float(size), float(acc)))
+                label = next((r[k] for k in ("config", "method", "model") if r.get(k)), "")
+                pts.append((p.stem, str(label), float(size), float(acc)))
     return pts
 
 

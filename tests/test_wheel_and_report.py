@@ -120,3 +120,14 @@ def test_bench_counts_layers_and_compares_variants(tiny_build, tmp_path):
     assert abs(data["median"] - tiny_build.summary["instructions"]) < 0.02 * tiny_build.summary["instructions"]
     assert len(data["layers"]) == len(tiny_build.manifest["layers"]) and all(L["count"] > 0 for L in data["layers"])
     assert data["variants"]["ref"]["instructions"] > tiny_build.summary["instructions"]  # dsp beats ref
+
+
+def test_accuracy_size_points_label_rows_by_config_method_or_model(tmp_path):
+    from edgesdk.report import accuracy_size_points
+    rows = [{"config": "int8", "accuracy": 0.9, "model_bytes": 100},
+            {"method": "prune", "accuracy": 88.0, "weight_bytes": 50},
+            {"model": "ste binary", "accuracy": 90.34, "weight_bytes": 10896},   # the binary benches' rows
+            {"model": "no size", "accuracy": 80.0}]
+    (tmp_path / "b.json").write_text(json.dumps({"rows": rows}))
+    assert accuracy_size_points(tmp_path) == [("b", "int8", 100.0, 90.0), ("b", "prune", 50.0, 88.0),
+                                              ("b", "ste binary", 10896.0, 90.34)]
