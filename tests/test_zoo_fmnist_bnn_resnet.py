@@ -93,3 +93,22 @@ def test_export_rejects_a_non_constant_pad():
 
     with pytest.raises(EdgeError, match="reflect"):
         export_graph(Reflect(), (1, 1, 4, 4))
+
+
+def test_export_pads_a_rank_2_tensor_from_its_last_axis():
+    class Head(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = torch.nn.Linear(6, 4)
+
+        def forward(self, x):
+            return F.pad(self.fc(torch.flatten(x, 1)), (2, 1), value=0.5)   # features only
+
+    torch.manual_seed(0)
+    m = Head().eval()
+    x = torch.randn(3, 1, 2, 3)
+    g = export_graph(m, (3, 1, 2, 3))
+    got = run(g, {"input": x.numpy()})[g.outputs[0]]
+    with torch.no_grad():
+        np.testing.assert_allclose(got, m(x).numpy(), rtol=1e-6, atol=1e-6)
+    assert got.shape == (3, 7)

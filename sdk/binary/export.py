@@ -152,7 +152,7 @@ def _emit_pad(b, fn, x):
     value = fn.kwargs.get("value", fn.args[3] if len(fn.args) > 3 else None) or 0.0
     if mode != "constant":
         raise EdgeError(f"export: {fn.name}: F.pad mode {mode!r} has no IR mapping (only constant)")
-    rank = len(b.g.tensors[x].shape) if b.g.tensors[x].shape else 4
+    rank = len(fn.args[0].meta["tensor_meta"].shape)      # from export_graph's shape propagation
     pads = np.array(_onnx_pads(fn.args[1], rank), np.int64)
     return b.node("Pad", fn.name, [x, b.const(f"{fn.name}.pads", pads, "s64"),
                                    b.const(f"{fn.name}.value", np.float32(value))])
@@ -165,6 +165,16 @@ def export_graph(model, input_shape, name=None):
         traced = fx.GraphModule(model, _Tracer().trace(model))
     except Exception as e:
         raise EdgeError(f"export: model {type(model).__name__} cannot be traced by torch.fx ({e})") from None
+    if any(fn.op == "call_function" and fn.target is torch.nn.functional.pad for fn in traced.graph.nodes):
+        # F.pad's widths count from the last axis: its input's rank is needed (IR shapes
+        # are only inferred once the whole graph is built)
+        from torch.fx.passes.shape_prop import ShapeProp
+        try:
+            with torch.no_grad():
+                ShapeProp(traced).propagate(torch.zeros(tuple(input_shape)))
+        except Exception as e:
+            raise EdgeError(f"export: {type(model).__name__} does not run on an input of shape "
+                            f"{tuple(input_shape)} ({type(e).__name__}: {e})") from None
     b = _Builder(name or type(model).__name__)
     mods = dict(traced.named_modules())
     env = {}
