@@ -30,7 +30,7 @@ DenseShift 4-bit within 1 point of float.
 last layers kept int8, the inner convs AND the hidden FC layer (87 % of the weights) are
 binarized: does the fmnist_cnn ranking hold when most weights are binary?
 --model fmnist_bnn_resnet: the binary ResNet shape of the BiPer paper (a real-valued
-shortcut around every binarized conv, hardtanh, BN), its six block convs (97 % of the
+shortcut around every binarized conv, hardtanh, BN), its six block convs (99 % of the
 weights) binarized. Another model's results go to bench/results/binary_<short>.json (the
 scratch block's structure: rows, goals, per seed, settings; no DenseShift rows), and
 binary.json's goal_notes gets an "other_models" summary.
@@ -104,7 +104,7 @@ MODEL_SPECS = {
     "fmnist_bnn_resnet": dict(
         make=fmnist_bnn_resnet, trained=trained_fmnist_bnn_resnet, out=RES_OUT, settings=SETTINGS_SCRATCH_RES,
         float_note=_FLOAT_NOTE.format(model="fmnist_bnn_resnet"),
-        layers="; for fmnist_bnn_resnet the binarized layers are the six block convs (97 % of the weights), each "
+        layers="; for fmnist_bnn_resnet the binarized layers are the six block convs (99 % of the weights), each "
                "bypassed by a real-valued shortcut (the BiPer paper's resnet_1w1a block)",
         grids="res_scratch_lr, res_scratch_more, res_scratch_stage_lr, res_scratch_stage_lr2, res_scratch_confirm; "
               "res_scratch_long: 10 + 10 epochs",
@@ -253,6 +253,7 @@ def rewrite_other_model_notes(model, spec):
     block["goal_note"] = other_model_note(model, per_seed, compare(per_seed), block["goal"]["biper_beats_ste"],
                                           block["train_samples"], spec["tuned"])
     block["tuning"] = tuning_pointer(model, spec)
+    block["description"] = PROTOCOL_TEXT["scratch"].replace("fmnist_cnn", model) + spec["layers"]
     write_other_model(argparse.Namespace(model=model), block, spec["out"])
     print(block["goal_note"])
     return 0
