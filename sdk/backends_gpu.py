@@ -39,17 +39,10 @@ def _board_facts(board):
         board.extra.get("arch", "sm_87")
 
 
-# A binarized float model (edgesdk.binary.export_graph) keeps float activations between
-# its XNOR layers: it builds as f32, its Binarize/BConv/BGemm do not make it "quantized".
-_BINARY_OPS = {"Binarize", "BConv", "BGemm"}
-
-
 def _is_quantized(graph):
-    from .quant.ptq import INTEGER_OPS, QDQ_OPS, is_quantized
-    if not any(n.op in _BINARY_OPS for n in graph.nodes):
-        return is_quantized(graph)
-    return any(n.op in (INTEGER_OPS | QDQ_OPS) - _BINARY_OPS for n in graph.nodes) or \
-        any(graph.tensors[i].quant is not None for i in graph.inputs if i in graph.tensors)
+    """An int8 graph; a binarized float model (XNOR layers, float around them) builds as f32."""
+    from .quant.ptq import is_binarized_float, is_quantized
+    return is_quantized(graph) and not is_binarized_float(graph)
 
 
 def check_request(graph, board, gpu_api, dtype):

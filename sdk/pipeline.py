@@ -82,15 +82,14 @@ def prepare_graph(graph):
 def quantize_for_int8(graph, calib):
     """The int8 (mcu) target's graph: as is if already integer, quantized with `calib`
     otherwise, and without calib the "float ops left" error naming every float node."""
-    from .quant import is_quantized, quantize
-    binary = sorted({n.op for n in graph.nodes if n.op in ("BConv", "BGemm", "Binarize")})
-    floats = [n for n in graph.nodes if n.op not in ("BConv", "BGemm", "Binarize") and any(
-        graph.tensors[t].dtype in ("f32", "f16") for t in n.outputs if t in graph.tensors)]
-    if binary and floats:
-        # is_quantized() counts the XNOR ops as integer, but the layers around them are
-        # float: the int8 quantizer does not map them, and --calib would not change that
+    from .quant import BINARY_OPS, is_binarized_float, is_quantized, quantize
+    if is_binarized_float(graph):
+        # the int8 quantizer does not map the float layers around the XNOR ones, and
+        # --calib would not change that
+        binary = sorted({n.op for n in graph.nodes if n.op in BINARY_OPS})
+        other = next((f" such as {n.name} ({n.op})" for n in graph.nodes if n.op not in BINARY_OPS), "")
         raise EdgeError(f"{graph.name}: a binarized model ({', '.join(binary)} from edgesdk binarize, float "
-                        f"layers around them such as {floats[0].name} ({floats[0].op})) does not build for the int8 "
+                        f"layers around them{other}) does not build for the int8 "
                         f"mcu target yet; build it with --target gpu (XNOR kernels), or run it with the reference")
     if is_quantized(graph):
         return graph

@@ -6,6 +6,7 @@ Public API (heavy imports happen inside the functions):
     quantize_inputs(graph, {name: float array}) -> {name: int8 array}
     dequantize_outputs(graph, {name: int8 array}) -> {name: float32 array}
     is_quantized(graph) -> bool
+    is_binarized_float(graph) -> bool           # XNOR layers with float layers around them
     float_ops(graph) -> [(node name, op)]      # what an int8-only target cannot run
     weight_bytes(graph) -> int                 # packed weight storage
 """
@@ -13,8 +14,8 @@ Public API (heavy imports happen inside the functions):
 
 def __getattr__(name):
     # Lazy: `import edgesdk.quant.fixedpoint` must not pull in the whole quantizer.
-    if name in ("quantize", "quantize_inputs", "dequantize_outputs", "is_quantized", "float_ops",
-                "weight_bytes", "QuantizeError", "INTEGER_OPS"):
+    if name in ("quantize", "quantize_inputs", "dequantize_outputs", "is_quantized", "is_binarized_float",
+                "float_ops", "weight_bytes", "QuantizeError", "INTEGER_OPS", "BINARY_OPS"):
         from . import ptq
         return getattr(ptq, name)
     if name in ("plan_mixed_precision", "layer_sensitivity", "quantize_to_budget"):
@@ -23,5 +24,6 @@ def __getattr__(name):
     raise AttributeError(name)
 
 
-__all__ = ["quantize", "quantize_inputs", "dequantize_outputs", "is_quantized", "float_ops", "weight_bytes",
+__all__ = ["quantize", "quantize_inputs", "dequantize_outputs", "is_quantized", "is_binarized_float", "float_ops",
+           "weight_bytes",
            "QuantizeError", "plan_mixed_precision", "layer_sensitivity", "quantize_to_budget"]

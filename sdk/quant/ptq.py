@@ -21,8 +21,10 @@ from .fixedpoint import activation_range, quantize_multiplier
 from .prepare import prepare_float
 from .weights import quantize_bias, quantize_weight, weight_scale
 
-INTEGER_OPS = {"QConv", "QGemm", "QAdd", "QAvgPool", "QGlobalAvgPool", "QSoftmax",
-               "BConv", "BGemm", "ShiftConv", "ShiftGemm", "Binarize"}
+# The XNOR ops of a binarized model (edgesdk.binary.export_graph): integer, but such a
+# model keeps float activations between them (is_binarized_float).
+BINARY_OPS = {"Binarize", "BConv", "BGemm"}
+INTEGER_OPS = {"QConv", "QGemm", "QAdd", "QAvgPool", "QGlobalAvgPool", "QSoftmax", "ShiftConv", "ShiftGemm"} | BINARY_OPS
 # Data movement: exact on int8, the output shares the input's QuantParams.
 SHARED_PARAM_OPS = {"MaxPool", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Transpose",
                     "Dropout", "Concat"}
@@ -50,6 +52,15 @@ class Layer:
     bits: int
     activation: str
     per_channel: bool = True
+
+
+def is_binarized_float(graph):
+    """True for a binarized float model: XNOR layers, and no other integer or Q/DQ op and no
+    quantized input, so the layers around the binary ones are float (is_quantized() is True
+    for it all the same, because its binary ops are integer ones)."""
+    ops = {n.op for n in graph.nodes}
+    return bool(ops & BINARY_OPS) and not ops & ((INTEGER_OPS | QDQ_OPS) - BINARY_OPS) and \
+        not any(graph.tensors[i].quant is not None for i in graph.inputs if i in graph.tensors)
 
 
 def is_quantized(graph):
