@@ -309,42 +309,34 @@ class _LayerBuilder:
             y = op.minimum(y, self.const(np.asarray(hi).reshape(()), dt))
         return self.emit(y) if y is not ins[0] else self.op_Identity(node, ins)
 
-    def _const_input(self, node, k, what):
-        v = self.g.const(node.inputs[k]) if len(node.inputs) > k and node.inputs[k] else None
-        if v is None:
-            raise TvmGpuError(f"node {node.name}: {what} must be a constant for the GPU path")
-        return np.asarray(v)
-
     def op_BatchNormalization(self, node, ins):
         """Inference BN left standing (after a binary layer's scale, or before a Linear) as
         one multiply-add; its per-channel scale and shift are folded on the host."""
-        if node.attrs.get("training_mode", 0):
-            raise TvmGpuError(f"node {node.name}: BatchNormalization in training mode has no GPU path")
-        gamma, beta, mean, var = (self._const_input(node, k, "the BN parameters").astype(np.float64).reshape(-1)
-                                  for k in range(1, 5))
-        s = gamma / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+        from edgesdk.passes.fold_batchnorm import bn_affine
+        affine = bn_affine(self.g, node)
+        if affine is None:
+            raise TvmGpuError(f"node {node.name}: only inference BatchNormalization with constant parameters "
+                              f"has a GPU path")
         ndim = len(self.g.tensors[node.inputs[0]].shape)
         shape = (1, -1) + (1,) * (ndim - 2)
-        dt = str(ins[0].ty.dtype)
-        op = self.R.op
-        return self.emit(op.add(op.multiply(ins[0], self.const(s.reshape(shape), dt)),
-                                self.const((beta - mean * s).reshape(shape), dt)))
+        s, shift = (self.const(v.reshape(shape), str(ins[0].ty.dtype)) for v in affine)
+        return self.emit(self.R.op.add(self.R.op.multiply(ins[0], s), shift))
 
     def op_Pad(self, node, ins):
+        from edgesdk.ir.opdefs.layout import pad_widths
         mode = node.attrs.get("mode", "constant")
         mode = mode.decode() if isinstance(mode, bytes) else mode
-        if mode != "constant" or (len(node.inputs) > 3 and node.inputs[3]):
-            raise TvmGpuError(f"node {node.name}: only constant Pad over all axes has a GPU path (mode {mode})")
-        pads = [int(v) for v in (self._const_input(node, 1, "pads") if len(node.inputs) > 1 and node.inputs[1]
-                                 else node.attrs["pads"])]
-        if min(pads) < 0:
+        inputs = list(node.inputs) + [""] * 3
+        pads = self.g.const(inputs[1]) if inputs[1] else node.attrs.get("pads")
+        if mode != "constant" or inputs[3] or pads is None:
+            raise TvmGpuError(f"node {node.name}: only constant Pad over all axes, with constant pads, has a GPU "
+                              f"path (mode {mode})")
+        widths = pad_widths(len(self.g.tensors[node.inputs[0]].shape), pads)
+        if min(min(w) for w in widths) < 0:
             raise TvmGpuError(f"node {node.name}: negative pads (cropping) have no GPU path")
-        value = self.g.const(node.inputs[2]) if len(node.inputs) > 2 and node.inputs[2] else None
-        value = float(np.asarray(value).reshape(-1)[0]) if value is not None and np.size(value) else \
-            float(node.attrs.get("value", 0.0))
-        rank = len(pads) // 2
-        widths = [v for i in range(rank) for v in (pads[i], pads[rank + i])]   # ONNX [begins, ends] -> pairs
-        return self.emit(self.R.op.nn.pad(ins[0], widths, "constant", value))
+        value = np.asarray(self.g.const(inputs[2]) if inputs[2] else node.attrs.get("value", 0.0)).reshape(-1)
+        return self.emit(self.R.op.nn.pad(ins[0], [v for w in widths for v in w], "constant",
+                                          float(value[0]) if value.size else 0.0))
 
     def op_Softmax(self, node, ins):
         return self.emit(self.R.op.nn.softmax(ins[0], axis=int(node.attrs.get("axis", -1))))

@@ -15,8 +15,9 @@ from .rewrite import const_value, drop_unused, new_const, remove_node, sole_read
 FLOAT = ("f32", "f16")
 
 
-def _bn_affine(graph, bn):
-    """(s, shift) of y -> s*y + shift as float64 arrays, or None when BN is not foldable."""
+def bn_affine(graph, bn):
+    """(s, shift) of y -> s*y + shift as float64 arrays, or None when BN is not foldable
+    (training mode, non-constant parameters). Also the GPU lowering's, for a BN left standing."""
     if len(bn.inputs) < 5 or bn.attrs.get("training_mode", 0):
         return None
     vals = [const_value(graph, n) for n in bn.inputs[1:5]]
@@ -142,7 +143,7 @@ def fold_batchnorm(graph):
     folded = 0
     dropped = []
     for bn in [n for n in graph.nodes if n.op == "BatchNormalization"]:
-        affine = _bn_affine(graph, bn)
+        affine = bn_affine(graph, bn)
         if affine is None:
             continue
         consumers = graph.consumers()
