@@ -240,9 +240,12 @@ def write_other_model(a, block, out):
         print(f"updated goal_notes.other_models in {OUT}")
 
 
-def tuning_pointer(model, spec):
-    return ("settings per method picked on train images 50000-59999 (validation), "
-            f"bench/results/binary_tune.json (model {model}, grids {spec['grids']})")
+def other_model_texts(model, spec, per_seed, cmp, met, train_samples):
+    """The wording of another model's scratch block: goal note, description, tuning pointer."""
+    return {"goal_note": other_model_note(model, per_seed, cmp, met, train_samples, spec["tuned"]),
+            "description": PROTOCOL_TEXT["scratch"].replace("fmnist_cnn", model) + spec["layers"],
+            "tuning": ("settings per method picked on train images 50000-59999 (validation), "
+                       f"bench/results/binary_tune.json (model {model}, grids {spec['grids']})")}
 
 
 def rewrite_other_model_notes(model, spec):
@@ -251,10 +254,8 @@ def rewrite_other_model_notes(model, spec):
     doc = json.loads(spec["out"].read_text())
     block = {k: v for k, v in doc.items() if k not in ("dataset", "model", "goals", "goal_notes")}
     per_seed = per_seed_of(block["rows"])
-    block["goal_note"] = other_model_note(model, per_seed, compare(per_seed), block["goal"]["biper_beats_ste"],
-                                          block["train_samples"], spec["tuned"])
-    block["tuning"] = tuning_pointer(model, spec)
-    block["description"] = PROTOCOL_TEXT["scratch"].replace("fmnist_cnn", model) + spec["layers"]
+    block.update(other_model_texts(model, spec, per_seed, compare(per_seed), block["goal"]["biper_beats_ste"],
+                                   block["train_samples"]))
     write_other_model(argparse.Namespace(model=model), block, spec["out"])
     print(block["goal_note"])
     return 0
@@ -390,11 +391,9 @@ def main(argv=None):
              "goal_note": biper_note(per_seed, cmp["biper_minus_ste_per_seed"], met, a.protocol),
              "biper_ir_reference": ir_ref, "seconds": round(time.time() - t0, 1), "threads": a.threads}
     if other_model:
-        block["goal_note"] = other_model_note(a.model, per_seed, cmp, met, len(x), spec["tuned"])
-        block["description"] = PROTOCOL_TEXT[a.protocol].replace("fmnist_cnn", a.model) + spec["layers"]
+        block.update(other_model_texts(a.model, spec, per_seed, cmp, met, len(x)))   # scratch only (checked)
         if len(x) < 60000:
             block["train_samples_note"] = spec["budget_note"].format(n=len(x))
-        block["tuning"] = tuning_pointer(a.model, spec)
         _print_block(block, per_seed, cmp, ir_ref, a.protocol, seeds)
         write_other_model(a, block, a.out)
         return 0

@@ -131,11 +131,10 @@ def _clip(b, n, x, lo, hi):
 
 
 def _hardtanh_bounds(fn):
-    """(min_val, max_val) of an F.hardtanh call, positional or keyword (defaults -1, 1)."""
-    args = list(fn.args[1:3]) + [None] * 2
-    lo = fn.kwargs.get("min_val", args[0] if args[0] is not None else -1.0)
-    hi = fn.kwargs.get("max_val", args[1] if args[1] is not None else 1.0)
-    return float(lo), float(hi)
+    """(min_val, max_val) of an F.hardtanh(input, min_val=-1, max_val=1) call."""
+    def arg(k, name, default):
+        return float(fn.args[k] if len(fn.args) > k else fn.kwargs.get(name, default))
+    return arg(1, "min_val", -1.0), arg(2, "max_val", 1.0)
 
 
 def _onnx_pads(torch_pad, rank):
