@@ -8,6 +8,7 @@ from torch import nn
 from edgesdk.errors import UnsupportedOpsError
 from edgesdk.reference import run as reference_run
 from edgesdk.reference.binary import pack_bits
+from bn_helpers import randomize_batchnorm
 from gpu_helpers import requires_opencl
 
 pytestmark = [pytest.mark.opencl, requires_opencl]
@@ -162,14 +163,10 @@ def _trained_like_binary_resnet():
     from edgesdk.zoo import fmnist_bnn_resnet
     torch.manual_seed(0)
     b = binarize(fmnist_bnn_resnet(), "ste")
+    randomize_batchnorm(b, seed=1)
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for mod in b.modules():
-            if isinstance(mod, (nn.BatchNorm2d, nn.BatchNorm1d)):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                mod.running_var.copy_(0.5 + torch.rand(n, generator=g))
-                mod.weight.copy_(0.5 + torch.rand(n, generator=g))
             if hasattr(mod, "threshold"):
                 mod.threshold.copy_(torch.randn(mod.threshold.shape, generator=g) * 0.1)
     return export_graph(b.eval(), (1, 1, 28, 28))   # the GPU BConv kernels run batch 1

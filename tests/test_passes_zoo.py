@@ -14,6 +14,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from bn_helpers import randomize_batchnorm  # noqa: E402
 from edgesdk import frontends, reference, zoo  # noqa: E402
 from edgesdk.passes import run_passes  # noqa: E402
 
@@ -30,15 +31,7 @@ MODELS = {
 def randomized(ctor, seed=0):
     """The model with non-trivial BatchNorm statistics (fresh ones fold to the identity)."""
     torch.manual_seed(seed)
-    m = ctor()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 2.0)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.5, 0.5)
-    return m.eval()
+    return randomize_batchnorm(ctor(), seed)
 
 
 def export_unfolded(model, x):

@@ -10,24 +10,11 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
+from bn_helpers import randomize_batchnorm  # noqa: E402
 from edgesdk.binary import binarize, export_graph  # noqa: E402
 from edgesdk.errors import EdgeError  # noqa: E402
 from edgesdk.reference import run  # noqa: E402
 from edgesdk.zoo.models import fmnist_bnn_resnet  # noqa: E402
-
-
-def randomized_bn(m, seed=0):
-    """Non-trivial BatchNorm statistics (fresh ones are the identity)."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, (torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)):
-                n = mod.num_features
-                mod.running_mean.copy_(torch.rand(n, generator=g) - 0.5)
-                mod.running_var.copy_(0.5 + 1.5 * torch.rand(n, generator=g))
-                mod.weight.copy_(0.5 + torch.rand(n, generator=g))
-                mod.bias.copy_(torch.rand(n, generator=g) - 0.5)
-    return m.eval()
 
 
 def test_shapes_size_and_the_binarized_layers():
@@ -47,7 +34,7 @@ def test_shapes_size_and_the_binarized_layers():
 
 def test_block_arithmetic_matches_a_hand_written_forward():
     torch.manual_seed(1)
-    m = randomized_bn(fmnist_bnn_resnet())
+    m = randomize_batchnorm(fmnist_bnn_resnet())
     x = torch.randn(3, 1, 28, 28)
 
     def bn(mod, t):
@@ -75,7 +62,7 @@ def test_binarized_export_runs_like_torch_in_the_reference(method):
     x = torch.randn(6, 1, 28, 28)
     m.train()
     m(x)                      # the activation thresholds take the first batch's means
-    m = randomized_bn(m, seed=3)
+    m = randomize_batchnorm(m, seed=3)
     with torch.no_grad():
         want = m(x).numpy()
     g = export_graph(m, (6, 1, 28, 28))

@@ -12,6 +12,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from bn_helpers import randomize_batchnorm  # noqa: E402
 from edgesdk import frontends, reference  # noqa: E402
 from edgesdk.quant.mixed import _layers  # noqa: E402
 from edgesdk.quant.prepare import prepare_float  # noqa: E402
@@ -21,15 +22,7 @@ from edgesdk.zoo.models import fmnist_dscnn  # noqa: E402
 def randomized(seed=0):
     """The model with non-trivial BatchNorm statistics (fresh ones fold to the identity)."""
     torch.manual_seed(seed)
-    m = fmnist_dscnn()
-    with torch.no_grad():
-        for mod in m.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                mod.running_mean.uniform_(-0.5, 0.5)
-                mod.running_var.uniform_(0.5, 2.0)
-                mod.weight.uniform_(0.5, 1.5)
-                mod.bias.uniform_(-0.5, 0.5)
-    return m.eval()
+    return randomize_batchnorm(fmnist_dscnn(), seed)
 
 
 def test_structure_shapes_and_size():
